@@ -1,0 +1,122 @@
+"""SpiffWorkflow's Camunda parser, taught the Camunda 7 attributes a process owner sets.
+
+SpiffWorkflow ignores `camunda:assignee`, `candidateGroups`, `dueDate`, `formRef`,
+`inputOutput`… (its maintainers don't take Camunda extensions upstream); here every parser
+reads them into `task_spec.extensions`, timers use arsflow's clocked definitions, a plain
+`bpmn:task` passes through as in Camunda, and service tasks call registered handlers.
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
+from SpiffWorkflow.bpmn.parser.util import first
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
+
+from .timer_events import TIMER_CLASSES
+
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+CAMUNDA_ATTRIBUTES = (
+    "assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
+    "formKey", "formRef", "formRefBinding", "formRefVersion", "type", "topic", "class",
+    "expression", "delegateExpression", "resultVariable", "initiator", "asyncBefore", "asyncAfter",
+)
+
+
+def _parameter_value(node):
+    """camunda:inputParameter content: text, a camunda:list or a camunda:map."""
+    children = [c for c in node if isinstance(c.tag, str)]
+    if not children:
+        return (node.text or "").strip()
+    child = children[0]
+    local = child.tag.split("}")[-1]
+    if local == "list":
+        return [_parameter_value(v) for v in child if isinstance(v.tag, str)]
+    if local == "map":
+        return {e.get("key"): _parameter_value(e) for e in child if isinstance(e.tag, str)}
+    if local == "script":
+        return {"script": (child.text or "").strip(), "format": child.get("scriptFormat")}
+    return (child.text or "").strip()
+
+
+def read_camunda_extensions(node) -> dict:
+    ext: dict = {}
+    for attr in CAMUNDA_ATTRIBUTES:
+        value = node.get(f"{{{CAMUNDA_NS}}}{attr}")
+        if value is not None:
+            ext[attr] = value
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "camunda": CAMUNDA_NS}
+    props = node.xpath("./bpmn:extensionElements/camunda:properties/camunda:property", namespaces=ns)
+    if props:
+        ext["properties"] = {p.get("name"): p.get("value") for p in props}
+    inputs = node.xpath("./bpmn:extensionElements/camunda:inputOutput/camunda:inputParameter", namespaces=ns)
+    if inputs:
+        ext["inputs"] = {p.get("name"): _parameter_value(p) for p in inputs}
+    outputs = node.xpath("./bpmn:extensionElements/camunda:inputOutput/camunda:outputParameter", namespaces=ns)
+    if outputs:
+        ext["outputs"] = {p.get("name"): _parameter_value(p) for p in outputs}
+    return ext
+
+
+class ExtensionsMixin:
+    def parse_extensions(self, node=None):
+        return read_camunda_extensions(node if node is not None else self.node)
+
+
+class TimerMixin:
+    def parse_timer_event(self, event):
+        name = self.node.get("name", self.node.get("id"))
+        description = self.get_event_description(event)
+        for kind, cls in TIMER_CLASSES.items():
+            value = first(self.xpath(f".//bpmn:{kind}"))
+            if value is not None:
+                definition = cls(name, (value.text or "").strip(), description=description)
+                props = read_camunda_extensions(self.node).get("properties", {})
+                calendar = (props.get("calendar") or "").strip().lower() or None
+                if calendar not in (None, "legal", "legal-no-extension"):
+                    raise ValidationException(
+                        f"propriété calendar={calendar!r} inconnue (attendu : legal ou legal-no-extension)",
+                        node=self.node, file_name=self.filename)
+                definition.calendar = calendar
+                definition.calendar_territory = props.get("territory")
+                return definition
+        raise ValidationException("minuterie sans timeDate, timeDuration ni timeCycle",
+                                  node=self.node, file_name=self.filename)
+
+
+class PassThroughTask(NoneTask):
+    """Camunda runs through a plain `bpmn:task`; SpiffWorkflow would wait for a person."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class HandlerServiceTask(ServiceTask):
+    """Service/send tasks run the handler registered for their camunda:topic/type/class."""
+
+    def _execute(self, task):
+        return task.workflow.script_engine.run_service(task)
+
+
+def _with(mixins, parser_cls):
+    return type(f"Ars{parser_cls.__name__}", (*mixins, parser_cls), {})
+
+
+def _parser_classes():
+    classes = {}
+    for tag, (parser_cls, spec_cls) in CamundaParser.OVERRIDE_PARSER_CLASSES.items():
+        mixins = (ExtensionsMixin, TimerMixin) if hasattr(parser_cls, "parse_timer_event") else (ExtensionsMixin,)
+        classes[tag] = (_with(mixins, parser_cls), spec_cls)
+    classes[full_tag("task")] = (_with((ExtensionsMixin,), CamundaTaskParser), PassThroughTask)
+    for tag in ("serviceTask", "sendTask"):
+        classes[full_tag(tag)] = (_with((ExtensionsMixin,), CamundaTaskParser), HandlerServiceTask)
+    return classes
+
+
+class ArsParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = _parser_classes()
+
+    def __init__(self, validate: bool = False):
+        super().__init__(validator=BpmnValidator() if validate else None)

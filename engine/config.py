@@ -1,0 +1,31 @@
+"""Settings read from the environment, with the embedded SQLite default."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_INSTANCE_DIR = Path(os.environ.get("ARSFLOW_INSTANCE_DIR", "instance"))
+
+
+def default_database_url() -> str:
+    url = os.environ.get("ARSFLOW_DATABASE_URL")
+    if url:
+        return url
+    DEFAULT_INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(DEFAULT_INSTANCE_DIR / 'arsflow.db').resolve()}"
+
+
+@dataclass
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    # The ARS's own territory and zone: dates are shown and computed there.
+    territory: str = field(default_factory=lambda: os.environ.get("ARSFLOW_TERRITORY", "75"))
+    timezone: str = field(default_factory=lambda: os.environ.get("ARSFLOW_TIMEZONE", "Europe/Paris"))
+    deployers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_DEPLOYERS_GROUP", "deployers"))
+    managers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_MANAGERS_GROUP", "managers"))
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

@@ -1,0 +1,268 @@
+"""Deployment and versioning of .bpmn/.dmn/.form files, and the parsed-spec cache.
+
+A file whose content changed deploys as version n+1 of each process/decision/form it holds;
+an identical redeploy is a no-op; running instances keep the definition they started on.
+Everything a deployment writes is one transaction, and nothing is written if the linter or
+the parser finds an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import forms as forms_module
+from .bpmn_parser import ArsParser
+from .errors import DeploymentError, NotFound
+from .lint import Finding, LintReport, lint_sources
+from .models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
+from .xmlsafe import parse_xml
+
+KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".form": "form"}
+
+
+def kind_of(name: str) -> str | None:
+    lower = name.lower()
+    for suffix, kind in KINDS.items():
+        if lower.endswith(suffix):
+            return kind
+    return None
+
+
+def collect_sources(paths) -> list[tuple[str, bytes]]:
+    """Files and folders (recursively) → (file name, bytes) of the deployable files."""
+    sources = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and kind_of(child.name):
+                    sources.append((child.name, child.read_bytes()))
+        elif path.is_file():
+            if not kind_of(path.name):
+                raise DeploymentError(f"{path} : type de fichier non déployable (attendu .bpmn, .dmn ou .form)")
+            sources.append((path.name, path.read_bytes()))
+        else:
+            raise DeploymentError(f"{path} : fichier ou dossier introuvable")
+    if not sources:
+        raise DeploymentError("aucun fichier .bpmn, .dmn ou .form à déployer")
+    return sources
+
+
+@dataclass
+class DeployResult:
+    deployment_id: int | None
+    created: list = field(default_factory=list)     # [{"kind","key","version","file"}]
+    unchanged: list = field(default_factory=list)
+    report: LintReport | None = None
+
+    def to_json(self) -> dict:
+        return {"deployment_id": self.deployment_id, "created": self.created, "unchanged": self.unchanged,
+                "findings": self.report.to_json() if self.report else []}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _latest(session: Session, model, key: str):
+    return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
+
+
+class DefinitionStore:
+    """Parses each definition version once per process; thread-safe cache by definition id."""
+
+    def __init__(self):
+        self._specs: dict[int, tuple] = {}
+        self._forms: dict[int, forms_module.Form] = {}
+        self._lock = threading.Lock()
+
+    # -- linting and deployment ----------------------------------------------------------
+    def known_ids(self, session: Session) -> dict:
+        return {
+            "known_forms": set(session.scalars(select(FormDefinition.key).distinct())),
+            "known_decisions": set(session.scalars(select(DecisionDefinition.key).distinct())),
+            "known_processes": set(session.scalars(select(ProcessDefinition.key).distinct())),
+        }
+
+    def lint(self, session: Session, sources) -> LintReport:
+        report = lint_sources(sources, **self.known_ids(session))
+        if report.ok:
+            report.findings.extend(self._parse_findings(session, sources, report))
+        return report
+
+    def _parse_findings(self, session, sources, report) -> list[Finding]:
+        """What SpiffWorkflow's own parser refuses, as findings (linter may not know it all)."""
+        findings = []
+        parser = ArsParser()
+        bpmn = [(n, d) for n, d in sources if kind_of(n) == "bpmn"]
+        try:
+            for name, data in sources:
+                if kind_of(name) == "dmn":
+                    parser.add_dmn_xml(parse_xml(data, name).getroot(), filename=name)
+            for dep in self._dependency_resources(session, report, exclude_names={n for n, _ in sources}):
+                if dep.kind == "dmn":
+                    parser.add_dmn_xml(parse_xml(dep.content, dep.name).getroot(), filename=dep.name)
+                else:
+                    parser.add_bpmn_xml(parse_xml(dep.content, dep.name).getroot(), filename=dep.name)
+            for name, data in bpmn:
+                parser.add_bpmn_xml(parse_xml(data, name).getroot(), filename=name)
+            for key, file in report.processes.items():
+                try:
+                    parser.get_spec(key)
+                    parser.get_subprocess_specs(key)
+                except ValidationException as err:
+                    findings.append(_finding_from(err, file))
+        except ValidationException as err:
+            findings.append(_finding_from(err, getattr(err, "file_name", None) or "?"))
+        return findings
+
+    def _dependency_resources(self, session, report, exclude_names=()):
+        """Deployed DMN files and BPMN files holding called processes, latest versions."""
+        resources = []
+        for model in (DecisionDefinition, ProcessDefinition):
+            latest = (select(model.key, func.max(model.version).label("v")).group_by(model.key).subquery())
+            rows = session.execute(select(Resource).join(model, model.resource_id == Resource.id)
+                                   .join(latest, (latest.c.key == model.key) & (latest.c.v == model.version))).scalars()
+            for res in rows:
+                if res.name not in exclude_names and res not in resources:
+                    resources.append(res)
+        return resources
+
+    def deploy(self, session: Session, sources, *, name: str = "deployment", source: str | None = None,
+               deployed_by: str | None = None, changed_only: bool = True, now=None) -> DeployResult:
+        report = self.lint(session, sources)
+        if not report.ok:
+            raise DeploymentError(
+                f"déploiement refusé : {len(report.errors)} erreur(s)\n{report.format_text()}", report=report)
+        plan = []  # (kind, key, file, data, sha, model)
+        result = DeployResult(deployment_id=None, report=report)
+        by_file = dict(sources)
+        for key, file in report.processes.items():
+            plan.append(("process", key, file, ProcessDefinition))
+        for key, file in report.decisions.items():
+            plan.append(("decision", key, file, DecisionDefinition))
+        for key, file in report.forms.items():
+            plan.append(("form", key, file, FormDefinition))
+        changed = []
+        for kind, key, file, model in plan:
+            sha = _sha(by_file[file])
+            latest = _latest(session, model, key)
+            if changed_only and latest is not None:
+                res = session.get(Resource, latest.resource_id)
+                if res.sha256 == sha:
+                    result.unchanged.append({"kind": kind, "key": key, "version": latest.version, "file": file})
+                    continue
+            changed.append((kind, key, file, model, sha, latest))
+        if not changed:
+            return result
+        deployment = Deployment(name=name, source=source, deployed_by=deployed_by, created_at=now)
+        session.add(deployment)
+        session.flush()
+        resources: dict[str, Resource] = {}
+        for kind, key, file, model, sha, latest in changed:
+            if file not in resources:
+                resources[file] = Resource(deployment_id=deployment.id, name=file, kind=kind_of(file),
+                                           content=by_file[file], sha256=sha, created_at=now)
+                session.add(resources[file])
+        session.flush()
+        definitions = []
+        for kind, key, file, model, sha, latest in changed:
+            row = model(key=key, version=(latest.version + 1) if latest else 1,
+                        resource_id=resources[file].id, deployment_id=deployment.id)
+            if model is ProcessDefinition:
+                row.name = _process_name(by_file[file], file, key)
+                row.created_at = now
+            session.add(row)
+            definitions.append(row)
+            result.created.append({"kind": kind, "key": key, "version": row.version, "file": file})
+        session.flush()
+        for row in definitions:
+            if isinstance(row, ProcessDefinition):
+                row.dependencies = [r.id for r in self._dependency_resources(session, report)
+                                    if r.id != row.resource_id]
+                self.spec_for(session, row)  # a definition that cannot be built is not deployed
+        result.deployment_id = deployment.id
+        return result
+
+    # -- specs and forms -----------------------------------------------------------------
+    def spec_for(self, session: Session, definition: ProcessDefinition):
+        cached = self._specs.get(definition.id)
+        if cached is not None:
+            return cached
+        parser = ArsParser()
+        main = session.get(Resource, definition.resource_id)
+        deps = [session.get(Resource, rid) for rid in (definition.dependencies or [])]
+        try:
+            for res in deps:
+                root = parse_xml(res.content, res.name).getroot()
+                if res.kind == "dmn":
+                    parser.add_dmn_xml(root, filename=res.name)
+                elif res.name != main.name:
+                    parser.add_bpmn_xml(root, filename=res.name)
+            parser.add_bpmn_xml(parse_xml(main.content, main.name).getroot(), filename=main.name)
+            built = (parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key))
+        except ValidationException as err:
+            raise DeploymentError(f"{main.name} : {err}") from err
+        with self._lock:
+            self._specs[definition.id] = built
+        return built
+
+    def form(self, session: Session, form_definition_id: int) -> forms_module.Form:
+        cached = self._forms.get(form_definition_id)
+        if cached is not None:
+            return cached
+        row = session.get(FormDefinition, form_definition_id)
+        if row is None:
+            raise NotFound(f"formulaire {form_definition_id} introuvable")
+        res = session.get(Resource, row.resource_id)
+        form = forms_module.load_form(res.content, filename=res.name)
+        with self._lock:
+            self._forms[form_definition_id] = form
+        return form
+
+    def latest_process(self, session: Session, key: str) -> ProcessDefinition:
+        row = _latest(session, ProcessDefinition, key)
+        if row is None:
+            raise NotFound(f"aucune procédure déployée avec la clé {key!r}")
+        return row
+
+    def form_ids(self, session: Session, refs: set[tuple[str, str, str | None, int]]) -> dict:
+        """(formRef, binding, version, deployment id) → form definition id, in one query."""
+        keys = {r[0] for r in refs}
+        if not keys:
+            return {}
+        rows = session.execute(select(FormDefinition.id, FormDefinition.key, FormDefinition.version,
+                                      FormDefinition.deployment_id).where(FormDefinition.key.in_(keys))).all()
+        resolved = {}
+        for ref in refs:
+            key, binding, version, deployment_id = ref
+            candidates = [r for r in rows if r.key == key]
+            if binding == "version" and version is not None:
+                candidates = [r for r in candidates if r.version == int(version)]
+            elif binding == "deployment":
+                same = [r for r in candidates if r.deployment_id == deployment_id]
+                candidates = same or [r for r in candidates if r.deployment_id <= deployment_id]
+            if candidates:
+                resolved[ref] = max(candidates, key=lambda r: r.version).id
+        return resolved
+
+
+def _process_name(data: bytes, file: str, key: str) -> str | None:
+    root = parse_xml(data, file).getroot()
+    for node in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}process"):
+        if node.get("id") == key:
+            return node.get("name")
+    return None
+
+
+def _finding_from(err: ValidationException, file: str) -> Finding:
+    return Finding(file=getattr(err, "file_name", None) or file, element_id=getattr(err, "id", None),
+                   element_type=getattr(err, "tag", None), line=getattr(err, "line_number", None),
+                   message=f"refusé par le moteur : {err.args[0] if err.args else err}", severity="error")

@@ -1,0 +1,204 @@
+"""Tables. Instants are stored in UTC (timezone-aware columns; SQLite keeps them as UTC text)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String,
+                        Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON, list: JSON}
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(255))
+    deployed_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class Resource(Base):
+    """One version of one deployed file (.bpmn, .dmn, .form)."""
+    __tablename__ = "resources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(8))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+
+
+class ProcessDefinition(Base):
+    __tablename__ = "process_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    # Resources (DMN, called BPMN) resolved at deploy time, so an instance never changes
+    # behaviour because a neighbouring file was redeployed.
+    dependencies: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class DecisionDefinition(Base):
+    __tablename__ = "decision_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+
+
+class FormDefinition(Base):
+    __tablename__ = "form_definitions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_key_state", "process_key", "state"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    process_key: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    initiator: Mapped[str | None] = mapped_column(String(128))
+    territory: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))  # running|waiting|completed|terminated|incident
+    incident: Mapped[dict | None] = mapped_column(nullable=True)
+    variables: Mapped[dict] = mapped_column(default=dict)
+    workflow: Mapped[str] = mapped_column(Text)  # SpiffWorkflow JSON, spec by reference
+    # What the tables already show of this workflow (human task, timer, subscription ids):
+    # the next operation diffs against it instead of querying them back.
+    projection: Mapped[dict] = mapped_column(default=dict)
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_human_tasks_state_due", "state", "due_at"),
+        Index("ix_human_tasks_assignee_state", "assignee", "state"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(255))
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    candidate_groups: Mapped[list] = mapped_column(default=list)
+    candidate_users: Mapped[list] = mapped_column(default=list)
+    due_at: Mapped[datetime | None]
+    follow_up_at: Mapped[datetime | None]
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    form_key: Mapped[str | None] = mapped_column(String(255))
+    form_id: Mapped[int | None] = mapped_column(ForeignKey("form_definitions.id"))
+    properties: Mapped[dict] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16))  # open|completed|cancelled
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class TaskCandidate(Base):
+    """Who may see a task: one row per candidate group or user, for indexed inbox queries."""
+    __tablename__ = "task_candidates"
+    __table_args__ = (Index("ix_task_candidates_lookup", "kind", "name", "task_id"),)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # group|user
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # date|duration|cycle
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # waiting|fired|cancelled
+    fired_at: Mapped[datetime | None]
+
+
+class MessageSubscription(Base):
+    __tablename__ = "message_subscriptions"
+    __table_args__ = (Index("ix_message_subscriptions_name_status", "message_name", "status"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(255))
+    message_name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # waiting|received|cancelled
+
+
+class AuditEntry(Base):
+    """Append-only history: nothing updates or deletes these rows."""
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict] = mapped_column(default=dict)
+
+
+class User(Base):
+    __tablename__ = "users"
+    login: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), index=True)
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class UserGroup(Base):
+    __tablename__ = "user_groups"
+    login: Mapped[str] = mapped_column(ForeignKey("users.login"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)

@@ -1,0 +1,738 @@
+"""The engine's operations: start, claim, unclaim, complete, message, terminate, retry, tick.
+
+Each operation is one database transaction: it loads the instance, drives SpiffWorkflow,
+then writes the instance row and the projections (human tasks, timers, message
+subscriptions, audit) that the inbox and the scheduler query. Projections are diffed
+against the instance's `projection` column, so an operation issues a handful of
+statements and never reads them back.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .clock import Clock, SystemClock
+from .config import Settings
+from .db import Database
+from .definitions import DefinitionStore
+from .durations import DurationError, add_duration, is_duration, parse_instant
+from .errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
+from .forms import FormValidationError
+from .models import (AuditEntry, HumanTask, Instance, MessageSubscription, ProcessDefinition, TaskCandidate,
+                     Timer)
+from .scripting import ArsScriptEngine, ScriptContext, build_environment
+from .serialization import WorkflowSerializer
+from .services import ServiceRegistry, default_registry
+from .timer_events import ClockedTimerMixin
+from . import users as users_module
+
+OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+
+@dataclass
+class Actor:
+    login: str | None
+    groups: frozenset = frozenset()
+
+    @property
+    def is_system(self) -> bool:
+        return self.login is None
+
+
+SYSTEM = Actor(None)
+
+
+def _json_safe(value):
+    """Task data as plain JSON (dates become ISO strings) for snapshots and audit."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+def _default(obj):
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, UUID):
+        return str(obj)
+    return str(obj)
+
+
+class Runtime:
+    def __init__(self, db: Database, settings: Settings | None = None, clock: Clock | None = None,
+                 services: ServiceRegistry | None = None, helpers: dict | None = None):
+        self.db = db
+        self.settings = settings or Settings(database_url=db.url)
+        self.clock = clock or SystemClock()
+        self.services = services or default_registry()
+        self.definitions = DefinitionStore()
+        self.serializer = WorkflowSerializer()
+        self.script_context = ScriptContext(self.clock, self.settings.timezone, self.settings.territory)
+        self.environment = build_environment(self.script_context, {**_builtin_helpers(), **(helpers or {})})
+
+    # -- helpers -------------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def actor(self, session: Session, login: str | None) -> Actor:
+        if login is None:
+            return SYSTEM
+        users_module.get_user(session, login)
+        return Actor(login, frozenset(users_module.groups_of(session, login)))
+
+    def _script_engine(self, instance: Instance | None = None) -> ArsScriptEngine:
+        return ArsScriptEngine(self.script_context, self.environment, self.services,
+                               instance_id=instance.id if instance else None,
+                               business_key=instance.business_key if instance else None)
+
+    def _load(self, session: Session, instance: Instance, definition: ProcessDefinition | None = None):
+        definition = definition or session.get(ProcessDefinition, instance.definition_id)
+        spec, subs = self.definitions.spec_for(session, definition)
+        workflow = self.serializer.loads(instance.workflow, spec, subs)
+        workflow.script_engine = self._script_engine(instance)
+        return workflow
+
+    def _instance(self, session: Session, instance_id, lock: bool = False) -> Instance:
+        query = select(Instance).where(Instance.id == int(instance_id))
+        if lock and self.db.is_postgres:
+            query = query.with_for_update()
+        instance = session.scalars(query).first()
+        if instance is None:
+            raise NotFound(f"instance {instance_id} introuvable")
+        return instance
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self, process_key: str, data: dict | None = None, business_key: str | None = None,
+              actor: str | None = None) -> dict:
+        data = dict(data or {})
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            definition = self.definitions.latest_process(session, process_key)
+            spec, subs = self.definitions.spec_for(session, definition)
+            engine = self._script_engine()
+            engine.business_key = business_key
+            workflow = BpmnWorkflow(spec, subs, script_engine=engine)
+            start_ext = getattr(spec.start, "extensions", None) or {}
+            for task_spec in spec.task_specs.values():
+                initiator_var = (getattr(task_spec, "extensions", None) or {}).get("initiator")
+                if initiator_var and who.login:
+                    data.setdefault(initiator_var, who.login)
+            del start_ext
+            workflow.task_tree.data.update(data)
+            now = self.now()
+            instance = Instance(definition_id=definition.id, process_key=process_key, business_key=business_key,
+                                initiator=who.login, territory=str(data.get("territory")) if data.get("territory") else None,
+                                state="running", variables={}, workflow="", projection={},
+                                created_at=now, updated_at=now)
+            audit = [self._audit(None, who, "started", details={"data": _json_safe(data),
+                                                                 "version": definition.version}, now=now)]
+            incident = self._advance(workflow)
+            session.add(instance)
+            self._persist(session, instance, workflow, audit, incident=incident, now=now, new=True)
+            return self._summary(instance)
+
+    # -- task operations -----------------------------------------------------------------
+    def claim(self, task_id: str, actor: str) -> dict:
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            task = self._task_for(session, task_id, who, lock=True)
+            if task.assignee and task.assignee != who.login:
+                raise Conflict(f"tâche déjà prise en charge par {task.assignee}", task_id=task_id)
+            now = self.now()
+            session.execute(update(HumanTask).where(HumanTask.id == task.id)
+                            .values(assignee=who.login, claimed_at=now))
+            session.add(AuditEntry(**self._audit(task, who, "claimed", now=now)))
+            return self._task_json(task, assignee=who.login)
+
+    def unclaim(self, task_id: str, actor: str) -> dict:
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            task = self._task_for(session, task_id, who, lock=True)
+            if task.assignee != who.login and not self._is_candidate(task, who, session):
+                raise Forbidden("seul le titulaire ou un membre des groupes candidats peut relâcher la tâche")
+            now = self.now()
+            session.execute(update(HumanTask).where(HumanTask.id == task.id).values(assignee=None, claimed_at=None))
+            session.add(AuditEntry(**self._audit(task, who, "unclaimed", now=now)))
+            return self._task_json(task, assignee=None)
+
+    def complete(self, task_id: str, data: dict | None = None, actor: str | None = None,
+                 expected_version: int | None = None, from_strings: bool = False) -> dict:
+        data = dict(data or {})
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            task = self._task_for(session, task_id, who, lock=True)
+            if task.assignee and task.assignee != who.login:
+                raise Forbidden(f"la tâche est prise en charge par {task.assignee}", task_id=task_id)
+            instance = self._instance(session, task.instance_id, lock=True)
+            if expected_version is not None and instance.lock_version != int(expected_version):
+                raise Conflict("l'instance a changé depuis l'affichage de la tâche : rechargez-la",
+                               expected=expected_version, actual=instance.lock_version)
+            if instance.state in ("completed", "terminated"):
+                raise Conflict(f"l'instance est {instance.state}", instance_id=instance.id)
+            if task.form_id:
+                form = self.definitions.form(session, task.form_id)
+                try:
+                    data = form.validate(data, from_strings=from_strings, context=self._form_context(instance))
+                except FormValidationError as err:
+                    raise InvalidInput("formulaire invalide", errors=err.errors, task_id=task_id) from err
+            workflow = self._load(session, instance)
+            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            if spiff_task is None or spiff_task.state != TaskState.READY:
+                raise Conflict("cette tâche n'est plus à faire", task_id=task_id)
+            now = self.now()
+            audit = [self._audit(task, who, "completed", details={"data": _json_safe(data)}, now=now)]
+            incident = None
+            try:
+                spiff_task.set_data(**data)
+                spiff_task.run()
+            except SpiffWorkflowException as err:
+                incident = _incident(err, spiff_task)
+            if incident is None:
+                incident = self._advance(workflow)
+            self._persist(session, instance, workflow, audit, incident=incident, now=now,
+                          completed={task.id: who.login})
+            return self._summary(instance)
+
+    def _form_context(self, instance: Instance) -> dict:
+        return instance.variables or {}
+
+    # -- messages ------------------------------------------------------------------------
+    def message(self, name: str, business_key: str | None = None, correlate: dict | None = None,
+                data: dict | None = None, actor: str | None = None) -> dict:
+        if not business_key and not correlate:
+            raise InvalidInput("indiquez --business-key ou --correlate VAR=VALEUR")
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            query = (select(Instance).join(MessageSubscription, MessageSubscription.instance_id == Instance.id)
+                     .where(MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
+                     .distinct())
+            if business_key:
+                query = query.where(Instance.business_key == business_key)
+            candidates = list(session.scalars(query))
+            if correlate:
+                candidates = [i for i in candidates
+                              if all(str((i.variables or {}).get(k)) == str(v) for k, v in correlate.items())]
+            if not candidates:
+                raise NotFound(f"aucune instance n'attend le message {name!r} pour cette corrélation")
+            if len(candidates) > 1:
+                raise Conflict(f"{len(candidates)} instances attendent le message {name!r} : précisez la corrélation",
+                               instances=[i.id for i in candidates])
+            instance = candidates[0]
+            workflow = self._load(session, instance)
+            now = self.now()
+            audit = [self._audit(None, who, "message", details={"message": name, "data": _json_safe(data or {})},
+                                 now=now)]
+            definition = MessageEventDefinition(name)
+            try:
+                workflow.catch(BpmnEvent(definition, payload=dict(data or {})))
+                incident = self._advance(workflow)
+            except SpiffWorkflowException as err:
+                incident = _incident(err, None)
+            self._persist(session, instance, workflow, audit, incident=incident, now=now)
+            return self._summary(instance)
+
+    # -- terminate / retry ---------------------------------------------------------------
+    def terminate(self, instance_id, actor: str | None = None, reason: str | None = None) -> dict:
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            instance = self._instance(session, instance_id, lock=True)
+            allowed = {self.settings.managers_group, self.settings.deployers_group}
+            if not who.is_system and who.login != instance.initiator and not (who.groups & allowed):
+                raise Forbidden("seuls l'initiateur, les managers et les déployeurs peuvent arrêter une instance")
+            if instance.state in ("completed", "terminated"):
+                raise Conflict(f"l'instance est déjà {instance.state}", instance_id=instance.id)
+            workflow = self._load(session, instance)
+            workflow.cancel()
+            now = self.now()
+            audit = [self._audit(None, who, "terminated", details={"reason": reason}, now=now)]
+            self._persist(session, instance, workflow, audit, now=now, state="terminated")
+            return self._summary(instance)
+
+    def retry(self, instance_id, data: dict | None = None, actor: str | None = None,
+              latest_definition: bool = False) -> dict:
+        """Resume an instance in incident: the failed element runs again, with the data fixed
+        (`data` merged into the failed task) or on the newest definition of its process."""
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            instance = self._instance(session, instance_id, lock=True)
+            if instance.state != "incident":
+                raise Conflict(f"l'instance {instance.id} n'est pas en incident (état : {instance.state})")
+            definition = None
+            if latest_definition:
+                definition = self.definitions.latest_process(session, instance.process_key)
+                instance.definition_id = definition.id
+            workflow = self._load(session, instance, definition)
+            now = self.now()
+            audit = [self._audit(None, who, "retried", details={"data": _json_safe(data or {}),
+                                                               "definition_id": instance.definition_id}, now=now)]
+            for task in workflow.get_tasks(state=TaskState.ERROR):
+                if data:
+                    task.data.update(data)
+                task._set_state(TaskState.READY)
+            if data and not workflow.get_tasks(state=TaskState.ERROR):
+                for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+                    task.data.update(data)
+            incident = self._advance(workflow)
+            self._persist(session, instance, workflow, audit, incident=incident, now=now)
+            return self._summary(instance)
+
+    # -- timers --------------------------------------------------------------------------
+    def due_instances(self, session: Session, limit: int = 100) -> list[int]:
+        now = self.now()
+        rows = session.execute(select(Timer.instance_id, func.min(Timer.due_at).label("due"))
+                               .where(Timer.status == "waiting", Timer.due_at <= now)
+                               .group_by(Timer.instance_id).order_by("due").limit(limit)).all()
+        return [r.instance_id for r in rows]
+
+    def next_due(self) -> datetime | None:
+        with self.db.read() as session:
+            return session.scalar(select(func.min(Timer.due_at)).where(Timer.status == "waiting"))
+
+    def fire_instance_timers(self, instance_id: int) -> int:
+        """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
+        with self.db.transaction() as session:
+            query = select(Instance).where(Instance.id == instance_id)
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            instance = session.scalars(query).first()
+            if instance is None or instance.state in ("completed", "terminated", "incident"):
+                return 0
+            now = self.now()
+            due = [tid for tid, info in (instance.projection.get("timers") or {}).items()
+                   if parse_instant(info["due"]) <= now]
+            if not due:
+                return 0
+            workflow = self._load(session, instance)
+            audit = []
+            try:
+                workflow.refresh_timers()
+                incident = self._advance(workflow)
+            except SpiffWorkflowException as err:
+                incident = _incident(err, None)
+            fired = self._persist(session, instance, workflow, audit, incident=incident, now=now,
+                                  timer_audit=True)
+            return fired
+
+    def tick(self, limit: int = 1000) -> int:
+        """Fire every timer due at the clock's now; returns how many fired."""
+        fired = 0
+        while True:
+            with self.db.read() as session:
+                ids = self.due_instances(session, limit)
+            if not ids:
+                return fired
+            progressed = 0
+            for instance_id in ids:
+                try:
+                    count = self.fire_instance_timers(instance_id)
+                except (StaleDataError, Conflict):
+                    count = 0  # another worker fired it first
+                fired += count
+                progressed += count
+            if progressed == 0 or len(ids) < limit:
+                return fired
+
+    # -- queries -------------------------------------------------------------------------
+    def tasks(self, actor: str | None = None, instance_id=None, overdue: bool = False, state: str = OPEN,
+              limit: int = 200, offset: int = 0) -> list[dict]:
+        with self.db.read() as session:
+            query = self.visible_tasks_query(session, actor).where(HumanTask.state == state)
+            if instance_id is not None:
+                query = query.where(HumanTask.instance_id == int(instance_id))
+            if overdue:
+                query = query.where(HumanTask.due_at < self.now())
+            query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+            return [self._task_json(t) for t in session.scalars(query.limit(limit).offset(offset))]
+
+    def visible_tasks_query(self, session: Session, actor: str | None):
+        """Tasks the actor may see: assignee, candidate user, or member of a candidate group."""
+        query = select(HumanTask)
+        if actor is None:
+            return query
+        who = self.actor(session, actor)
+        candidate = select(TaskCandidate.task_id).where(or_(
+            and_(TaskCandidate.kind == "user", TaskCandidate.name == who.login),
+            and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(sorted(who.groups) or [""]))))
+        return query.where(or_(HumanTask.assignee == who.login, HumanTask.id.in_(candidate)))
+
+    def task(self, task_id: str, actor: str | None = None) -> dict:
+        with self.db.read() as session:
+            who = self.actor(session, actor)
+            task = self._task_for(session, task_id, who, any_state=True)
+            return self._task_json(task)
+
+    def show(self, instance_id) -> dict:
+        with self.db.read() as session:
+            instance = self._instance(session, instance_id)
+            definition = session.get(ProcessDefinition, instance.definition_id)
+            tasks = session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                                    .order_by(HumanTask.created_at)).all()
+            timers = session.scalars(select(Timer).where(Timer.instance_id == instance.id)
+                                     .order_by(Timer.due_at)).all()
+            audit = session.scalars(select(AuditEntry).where(AuditEntry.instance_id == instance.id)
+                                    .order_by(AuditEntry.id)).all()
+            data = self._summary(instance)
+            data.update({
+                "version": definition.version, "definition_id": definition.id, "name": definition.name,
+                "variables": instance.variables, "incident": instance.incident, "initiator": instance.initiator,
+                "created_at": _iso(instance.created_at), "ended_at": _iso(instance.ended_at),
+                "tasks": [self._task_json(t) for t in tasks],
+                "timers": [{"id": t.id, "name": t.name, "element_id": t.element_id, "kind": t.kind,
+                            "due_at": _iso(t.due_at), "status": t.status, "fired_at": _iso(t.fired_at)}
+                           for t in timers],
+                "audit": [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "element_id": a.element_id,
+                           "task_id": a.task_id, "details": a.details} for a in audit],
+            })
+            return data
+
+    def workflow_state(self, instance_id) -> dict:
+        """Element ids by state, for drawing the diagram with active/completed marks."""
+        with self.db.read() as session:
+            instance = self._instance(session, instance_id)
+            workflow = self._load(session, instance)
+            active, completed = set(), set()
+            for task in workflow.get_tasks():
+                bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+                if not bpmn_id:
+                    continue
+                if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
+                    active.add(bpmn_id)
+                elif task.state == TaskState.COMPLETED:
+                    completed.add(bpmn_id)
+            return {"active": sorted(active), "completed": sorted(completed - active)}
+
+    # -- internals -----------------------------------------------------------------------
+    def _task_for(self, session: Session, task_id: str, who: Actor, lock: bool = False,
+                  any_state: bool = False) -> HumanTask:
+        query = select(HumanTask).where(HumanTask.id == str(task_id))
+        if lock and self.db.is_postgres:
+            query = query.with_for_update()
+        task = session.scalars(query).first()
+        if task is None:
+            raise NotFound(f"tâche {task_id} introuvable")
+        if not who.is_system and task.assignee != who.login and not self._is_candidate(task, who, session):
+            raise Forbidden("vous n'êtes ni le titulaire de cette tâche ni dans ses groupes candidats",
+                            task_id=task_id)
+        if not any_state and task.state != OPEN:
+            raise Conflict(f"la tâche est déjà {'terminée' if task.state == COMPLETED else 'annulée'}",
+                           task_id=task_id, state=task.state)
+        return task
+
+    @staticmethod
+    def _is_candidate(task: HumanTask, who: Actor, session: Session) -> bool:
+        return who.login in (task.candidate_users or []) or bool(set(task.candidate_groups or []) & who.groups)
+
+    def _advance(self, workflow: BpmnWorkflow) -> dict | None:
+        """Run engine steps until only people or timers are awaited; an error is an incident."""
+        try:
+            for _ in range(1000):
+                workflow.do_engine_steps()
+                if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+                    return None
+            raise ArsflowError("le processus ne se stabilise pas (boucle sans attente ?)")
+        except SpiffWorkflowException as err:
+            return _incident(err, getattr(err, "task", None))
+        except ArsflowError as err:
+            return {"element_id": None, "message": err.message}
+
+    def _audit(self, task: HumanTask | None, who: Actor, action: str, details: dict | None = None,
+               now=None, element_id=None) -> dict:
+        return {"instance_id": task.instance_id if task else None, "task_id": task.id if task else None,
+                "at": now or self.now(), "actor": who.login, "action": action,
+                "element_id": element_id or (task.element_id if task else None), "details": details or {}}
+
+    def _persist(self, session: Session, instance: Instance, workflow: BpmnWorkflow, audit: list,
+                 incident: dict | None = None, now=None, new: bool = False, completed: dict | None = None,
+                 state: str | None = None, timer_audit: bool = False) -> int:
+        """Write the instance and diff its projections; returns the number of timers fired."""
+        now = now or self.now()
+        engine: ArsScriptEngine = workflow.script_engine
+        before = instance.projection or {}
+        human_now, timers_now, messages_now, attr_incident = self._project(workflow, instance, session, now)
+        incident = incident or attr_incident
+
+        if incident:
+            instance.state = "incident"
+            instance.incident = {**incident, "at": now.isoformat()}
+            audit.append(self._audit(None, SYSTEM, "incident", details=incident, now=now,
+                                     element_id=incident.get("element_id")))
+        elif state:
+            instance.state = state
+            instance.incident = None
+        elif workflow.completed:
+            instance.state = "completed"
+            instance.incident = None
+        else:
+            instance.state = "waiting" if (human_now or timers_now or messages_now) else "running"
+            instance.incident = None
+        if instance.state in ("completed", "terminated"):
+            instance.ended_at = now
+        instance.workflow = self.serializer.dumps(workflow)
+        instance.variables = _json_safe(_variables(workflow))
+        instance.updated_at = now
+        if instance.territory is None and instance.variables.get("territory"):
+            instance.territory = str(instance.variables["territory"])
+        finished = instance.state in ("completed", "terminated")
+        if finished:
+            human_now, timers_now, messages_now = {}, {}, {}
+        instance.projection = {"human": sorted(human_now), "timers": {k: {"due": v["due"]} for k, v in timers_now.items()},
+                               "messages": sorted(messages_now)}
+        try:
+            session.flush()  # INSERT or version-checked UPDATE of the instance
+        except StaleDataError as err:
+            raise Conflict("l'instance a été modifiée en même temps par une autre opération : réessayez",
+                           instance_id=instance.id) from err
+
+        # Human tasks.
+        old_human = set(before.get("human") or [])
+        gone = old_human - set(human_now)
+        completed = completed or {}
+        for task_id, login in completed.items():
+            if task_id in gone:
+                session.execute(update(HumanTask).where(HumanTask.id == task_id)
+                                .values(state=COMPLETED, completed_at=now, completed_by=login))
+        cancelled = gone - set(completed)
+        if cancelled:
+            session.execute(update(HumanTask).where(HumanTask.id.in_(sorted(cancelled))).values(state=CANCELLED))
+            for task_id in sorted(cancelled):
+                audit.append({"instance_id": instance.id, "task_id": task_id, "at": now, "actor": None,
+                              "action": "task_cancelled", "element_id": None, "details": {}})
+        new_rows = [dict(row, instance_id=instance.id) for tid, row in human_now.items() if tid not in old_human]
+        if new_rows:
+            session.execute(insert(HumanTask), new_rows)
+            candidates = [{"task_id": r["id"], "kind": "group", "name": g} for r in new_rows for g in r["candidate_groups"]]
+            candidates += [{"task_id": r["id"], "kind": "user", "name": u} for r in new_rows for u in r["candidate_users"]]
+            if candidates:
+                session.execute(insert(TaskCandidate), candidates)
+
+        # Timers.
+        old_timers = before.get("timers") or {}
+        fired_ids, cancelled_ids = [], []
+        for timer_id in old_timers:
+            if timer_id not in timers_now:
+                state_of = _task_state(workflow, timer_id)
+                (fired_ids if state_of == TaskState.COMPLETED or finished is False and state_of is None and
+                 parse_instant(old_timers[timer_id]["due"]) <= now else cancelled_ids).append(timer_id)
+        if fired_ids:
+            session.execute(update(Timer).where(Timer.id.in_(fired_ids)).values(status="fired", fired_at=now))
+        if cancelled_ids:
+            session.execute(update(Timer).where(Timer.id.in_(cancelled_ids)).values(status="cancelled"))
+        new_timers = [dict(id=tid, instance_id=instance.id, element_id=info["element_id"], name=info["name"],
+                           kind=info["kind"], due_at=parse_instant(info["due"]), status="waiting", fired_at=None)
+                      for tid, info in timers_now.items() if tid not in old_timers]
+        if new_timers:
+            session.execute(insert(Timer), new_timers)
+        for tid, info in timers_now.items():  # cycles move their next occurrence
+            if tid in old_timers and old_timers[tid]["due"] != info["due"]:
+                session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"])))
+                fired_ids.append(tid)
+        if timer_audit or fired_ids:
+            for tid in fired_ids:
+                element = _task_element(workflow, tid)
+                audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
+                              "action": "timer_fired", "element_id": element, "details": {"timer_id": tid,
+                              "due_at": old_timers[tid]["due"]}})
+
+        # Message subscriptions.
+        old_messages = set(before.get("messages") or [])
+        gone_messages = old_messages - set(messages_now)
+        if gone_messages:
+            session.execute(update(MessageSubscription).where(MessageSubscription.id.in_(sorted(gone_messages)))
+                            .values(status="closed"))
+        new_messages = [dict(id=mid, instance_id=instance.id, element_id=info["element_id"],
+                             message_name=info["name"], status="waiting")
+                        for mid, info in messages_now.items() if mid not in old_messages]
+        if new_messages:
+            session.execute(insert(MessageSubscription), new_messages)
+
+        # Notifications from service tasks, then the audit trail, in one statement.
+        for effect in engine.effects:
+            audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
+                          "action": effect["kind"], "element_id": effect.get("element_id"),
+                          "details": _json_safe({k: v for k, v in effect.items() if k not in ("kind",)})})
+        engine.effects = []
+        for entry in audit:
+            entry["instance_id"] = entry.get("instance_id") or instance.id
+        if audit:
+            session.execute(insert(AuditEntry), audit)
+        return len(fired_ids)
+
+    def _project(self, workflow: BpmnWorkflow, instance: Instance, session: Session, now):
+        """What the workflow awaits now: human tasks (with their evaluated Camunda attributes),
+        timers and message subscriptions, keyed by SpiffWorkflow task id."""
+        known = set((instance.projection or {}).get("human") or [])
+        human, timers, messages = {}, {}, {}
+        incident = None
+        form_refs = {}
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if not task.task_spec.manual:
+                continue
+            tid = str(task.id)
+            if tid in known:
+                human[tid] = None
+                continue
+            try:
+                human[tid] = self._human_task_row(workflow, task, instance, now)
+            except (SpiffWorkflowException, DurationError, ValueError) as err:
+                incident = {"element_id": task.task_spec.bpmn_id,
+                            "message": f"attribut Camunda illisible : {err}"}
+                human.pop(tid, None)
+                continue
+            ref = human[tid].pop("_form_ref", None)
+            if ref:
+                form_refs[tid] = ref
+        if form_refs:
+            resolved = self.definitions.form_ids(session, set(form_refs.values()))
+            for tid, ref in form_refs.items():
+                human[tid]["form_id"] = resolved.get(ref)
+                if resolved.get(ref) is None:
+                    incident = {"element_id": human[tid]["element_id"],
+                                "message": f"formulaire {ref[0]!r} introuvable (camunda:formRef)"}
+                    human.pop(tid)
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, ClockedTimerMixin):
+                due = definition.due_at(task)
+                if due is not None:
+                    kind = {"ArsTimeDateEventDefinition": "date", "ArsDurationTimerEventDefinition": "duration",
+                            "ArsCycleTimerEventDefinition": "cycle"}[type(definition).__name__]
+                    timers[str(task.id)] = {"due": due.isoformat(), "kind": kind,
+                                            "element_id": task.task_spec.bpmn_id,
+                                            "name": task.task_spec.bpmn_name or task.task_spec.bpmn_id}
+            elif isinstance(definition, MessageEventDefinition):
+                messages[str(task.id)] = {"name": definition.name, "element_id": task.task_spec.bpmn_id}
+        human = {k: v for k, v in human.items()}
+        return human, timers, messages, incident
+
+    def _human_task_row(self, workflow, task, instance: Instance, now) -> dict:
+        spec = task.task_spec
+        ext = getattr(spec, "extensions", None) or {}
+        engine: ArsScriptEngine = workflow.script_engine
+        for name, value in (ext.get("inputs") or {}).items():
+            task.data[name] = engine.evaluate_value(task, value)
+        assignee = engine.evaluate_value(task, ext["assignee"]) if ext.get("assignee") else None
+        groups = _names(engine.evaluate_value(task, ext.get("candidateGroups", "")))
+        users = _names(engine.evaluate_value(task, ext.get("candidateUsers", "")))
+        due = self._instant(engine, task, ext.get("dueDate"), now)
+        follow = self._instant(engine, task, ext.get("followUpDate"), now)
+        priority = engine.evaluate_value(task, ext["priority"]) if ext.get("priority") else 50
+        properties = {k: engine.evaluate_value(task, v) for k, v in (ext.get("properties") or {}).items()}
+        row = {
+            "id": str(task.id), "process_key": instance.process_key, "element_id": spec.bpmn_id,
+            "name": spec.bpmn_name or spec.bpmn_id, "lane": spec.lane,
+            "assignee": str(assignee) if assignee else None, "candidate_groups": groups, "candidate_users": users,
+            "due_at": due, "follow_up_at": follow, "priority": int(priority),
+            "form_key": ext.get("formKey") or ext.get("formRef"), "form_id": None,
+            "properties": _json_safe(properties), "state": OPEN, "created_at": now,
+            "claimed_at": now if assignee else None, "completed_at": None, "completed_by": None,
+        }
+        if ext.get("formRef"):
+            binding = ext.get("formRefBinding") or "latest"
+            deployment_id = self._deployment_of(instance)
+            row["_form_ref"] = (ext["formRef"], binding, ext.get("formRefVersion"), deployment_id)
+        return row
+
+    def _deployment_of(self, instance: Instance) -> int:
+        if not hasattr(self, "_deployments"):
+            self._deployments = {}
+        if instance.definition_id not in self._deployments:
+            with self.db.read() as s:
+                self._deployments[instance.definition_id] = s.get(ProcessDefinition, instance.definition_id).deployment_id
+        return self._deployments[instance.definition_id]
+
+    def _instant(self, engine: ArsScriptEngine, task, value, now) -> datetime | None:
+        """dueDate/followUpDate: an expression's result, an ISO instant, a date (due by the end
+        of that day, local time), or an ISO duration from now."""
+        if not value:
+            return None
+        result = engine.evaluate_value(task, value)
+        if result is None or result == "":
+            return None
+        zone = engine.ctx.zone_of(engine.ctx.territory_of(task.data))
+        if isinstance(result, str) and is_duration(result):
+            return add_duration(now.astimezone(zone), result).astimezone(now.tzinfo)
+        if isinstance(result, str) and len(result.strip()) == 10:
+            day = parse_instant(result.strip(), zone)
+            return day + timedelta(days=1) if True else day
+        return parse_instant(result, zone)
+
+    def _summary(self, instance: Instance) -> dict:
+        return {"instance_id": instance.id, "id": instance.id, "process_key": instance.process_key,
+                "business_key": instance.business_key, "state": instance.state,
+                "lock_version": instance.lock_version, "incident": instance.incident}
+
+    def _task_json(self, task: HumanTask, **override) -> dict:
+        data = {
+            "id": task.id, "name": task.name, "instance_id": task.instance_id, "process_key": task.process_key,
+            "element_id": task.element_id, "lane": task.lane, "assignee": task.assignee,
+            "candidate_groups": task.candidate_groups, "candidate_users": task.candidate_users,
+            "due_at": _iso(task.due_at), "follow_up_at": _iso(task.follow_up_at), "priority": task.priority,
+            "form": task.form_key, "form_id": task.form_id, "properties": task.properties, "state": task.state,
+            "created_at": _iso(task.created_at), "completed_at": _iso(task.completed_at),
+            "completed_by": task.completed_by,
+        }
+        data.update(override)
+        return data
+
+
+def _builtin_helpers() -> dict:
+    helpers = {}
+    try:
+        from .cts_composition import HELPERS as cts_helpers
+        helpers.update(cts_helpers)
+    except ImportError:  # pragma: no cover - module added with the CTS procedure
+        pass
+    return helpers
+
+
+def _names(value) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def _incident(err: Exception, task) -> dict:
+    task = getattr(err, "task", None) or task
+    element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
+    message = str(err)
+    notes = getattr(err, "__notes__", None)
+    if notes:
+        message += " — " + " ; ".join(notes)
+    return {"element_id": element, "message": message}
+
+
+def _task_state(workflow, task_id: str):
+    task = workflow.get_task_from_id(UUID(task_id))
+    return task.state if task is not None else None
+
+
+def _task_element(workflow, task_id: str):
+    task = workflow.get_task_from_id(UUID(task_id))
+    return getattr(task.task_spec, "bpmn_id", None) if task is not None else None
+
+
+def _variables(workflow: BpmnWorkflow) -> dict:
+    """The process variables as a person reads them: the data of the latest top-level task,
+    merged with the data of what is waiting."""
+    merged: dict = {}
+    tasks = [t for t in workflow.tasks.values()
+             if t.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED,
+                            TaskState.ERROR)]
+    for task in sorted(tasks, key=lambda t: t.last_state_change):
+        merged.update(task.data)
+    return merged

@@ -1,0 +1,177 @@
+"""The script engine every instance runs with: sandboxed Python, arsflow's clock and calendar,
+the `${…}` evaluation of Camunda attributes, and service-task dispatch.
+
+SpiffWorkflow does not serialize the script engine, so the runtime sets it after each load.
+"""
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+
+from . import legal_calendar
+from .clock import Clock, SystemClock
+from .durations import add_duration as _add_duration, parse_instant
+from .sandbox import RestrictedEnvironment
+from .services import ServiceCall, ServiceRegistry, default_registry
+
+_EXPR = re.compile(r"[$#]\{(.*?)\}", re.S)
+_current_data: ContextVar[dict | None] = ContextVar("arsflow_task_data", default=None)
+
+
+def is_expression(value) -> bool:
+    return isinstance(value, str) and bool(_EXPR.search(value))
+
+
+class ScriptContext:
+    """What helpers need that is shared by every operation of one runtime."""
+
+    def __init__(self, clock: Clock, timezone_name: str, territory: str):
+        self.clock = clock
+        self.tzinfo = ZoneInfo(timezone_name)
+        self.default_territory = territory
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def territory_of(self, data: dict | None, territory: str | None = None) -> str:
+        return territory or (data or {}).get("territory") or self.default_territory
+
+    def zone_of(self, territory: str) -> ZoneInfo:
+        try:
+            return ZoneInfo(legal_calendar.resolve_territory(territory).timezone)
+        except legal_calendar.LegalCalendarError:
+            return self.tzinfo
+
+
+def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None) -> RestrictedEnvironment:
+    """One sandbox per runtime: its compiled-code cache is shared by every operation."""
+
+    def data():
+        return _current_data.get() or {}
+
+    def legal_deadline(start, delay, territory=None, extension=True):
+        code = ctx.territory_of(data(), territory)
+        return legal_calendar.compute_deadline(start, delay, code, extension=extension).expires_at.isoformat()
+
+    def days_before(instant, n, working=False, territory=None):
+        code = ctx.territory_of(data(), territory)
+        zone = ctx.zone_of(code)
+        local = parse_instant(instant, zone).astimezone(zone)
+        day = legal_calendar.days_before(local.date(), int(n), code, working=bool(working))
+        moved = datetime.combine(day, local.time().replace(tzinfo=None)).replace(tzinfo=zone)
+        return moved.astimezone(timezone.utc).isoformat()
+
+    def add_duration(start, delay):
+        if isinstance(start, date) and not isinstance(start, datetime):
+            return _add_duration(start, delay).isoformat()
+        if isinstance(start, str) and len(start.strip()) == 10:
+            return _add_duration(date.fromisoformat(start.strip()), delay).isoformat()
+        zone = ctx.zone_of(ctx.territory_of(data()))
+        local = parse_instant(start, zone).astimezone(zone)
+        return _add_duration(local, delay).astimezone(timezone.utc).isoformat()
+
+    def now():
+        return ctx.now().isoformat()
+
+    def today(territory=None):
+        zone = ctx.zone_of(ctx.territory_of(data(), territory))
+        return ctx.now().astimezone(zone).date().isoformat()
+
+    helpers = {"legal_deadline": legal_deadline, "days_before": days_before,
+               "add_duration": add_duration, "now": now, "today": today,
+               "date": date, "datetime": datetime, "timedelta": timedelta}
+    helpers.update(extra_helpers or {})
+    return RestrictedEnvironment(helpers)
+
+
+class ArsScriptEngine(PythonScriptEngine):
+    """Per operation: carries the instance being run and the side effects it produced."""
+
+    def __init__(self, ctx: ScriptContext, environment: RestrictedEnvironment,
+                 services: ServiceRegistry | None = None, instance_id=None, business_key=None):
+        super().__init__(environment=environment)
+        self.ctx = ctx
+        self.services = services or default_registry()
+        self.instance_id = instance_id
+        self.business_key = business_key
+        self.effects: list = []
+
+    @property
+    def tzinfo(self):
+        return self.ctx.tzinfo
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    def legal_expiry(self, my_task, start: datetime, delay: str, territory=None, extension=True) -> datetime:
+        code = self.ctx.territory_of(my_task.data, territory)
+        return legal_calendar.compute_deadline(start, delay, code, extension=extension).expires_at
+
+    # -- evaluation with the task's data in reach of the helpers ------------------------
+    def evaluate(self, task, expression, external_context=None):
+        token = _current_data.set(task.data)
+        try:
+            return super().evaluate(task, expression, external_context)
+        finally:
+            _current_data.reset(token)
+
+    def execute(self, task, script, external_context=None):
+        token = _current_data.set(task.data)
+        try:
+            return super().execute(task, script, external_context)
+        finally:
+            _current_data.reset(token)
+
+    def evaluate_value(self, task, value):
+        """A Camunda attribute value: `${expr}` alone keeps the result's type, text with
+        embedded `${…}` is interpolated, lists and maps are evaluated item by item."""
+        if isinstance(value, list):
+            return [self.evaluate_value(task, v) for v in value]
+        if isinstance(value, dict):
+            if set(value) == {"script", "format"}:
+                return self.evaluate(task, value["script"])
+            return {k: self.evaluate_value(task, v) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
+        stripped = value.strip()
+        match = _EXPR.fullmatch(stripped)
+        if match:
+            return self.evaluate(task, match.group(1).strip())
+        if _EXPR.search(value):
+            return _EXPR.sub(lambda m: str(self.evaluate(task, m.group(1).strip())), value)
+        return value
+
+    # -- service tasks ------------------------------------------------------------------
+    def run_service(self, task) -> bool:
+        ext = getattr(task.task_spec, "extensions", {}) or {}
+        key = self.services.handler_key(ext)
+        handler = self.services.get(key) if key else None
+        if handler is None:
+            known = ", ".join(self.services.keys()) or "aucun"
+            raise WorkflowTaskException(
+                f"aucun gestionnaire enregistré pour la tâche de service "
+                f"({'clé ' + repr(key) if key else 'sans camunda:topic/type/class'}) ; enregistrés : {known}",
+                task=task)
+        inputs = {name: self.evaluate_value(task, v) for name, v in ext.get("inputs", {}).items()}
+        call = ServiceCall(element_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name, key=key,
+                           inputs=inputs, data=task.data, instance_id=self.instance_id,
+                           business_key=self.business_key, now=self.now())
+        try:
+            result = handler(call) or {}
+        except WorkflowTaskException:
+            raise
+        except Exception as err:
+            raise WorkflowTaskException(f"le gestionnaire {key!r} a échoué : {err}", task=task, exception=err)
+        self.effects.extend(call.effects)
+        if ext.get("resultVariable"):
+            task.data[ext["resultVariable"]] = result
+        elif isinstance(result, dict):
+            task.data.update(result)
+        for name, value in ext.get("outputs", {}).items():
+            task.data[name] = self.evaluate_value(task, value)
+        return True

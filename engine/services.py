@@ -1,0 +1,67 @@
+"""Service tasks, external-task style: Python handlers registered by topic/type/class/expression.
+
+A handler receives a `ServiceCall` and returns a dict merged into the task data (or stored
+under `camunda:resultVariable`). An unknown handler or a handler error is an incident.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class ServiceCall:
+    element_id: str
+    name: str | None
+    key: str
+    inputs: dict
+    data: dict
+    instance_id: int | None
+    business_key: str | None
+    now: object
+    effects: list = field(default_factory=list)
+
+    def notify(self, **notification):
+        """Queue a notification; the runtime records it in the same transaction."""
+        self.effects.append({"kind": "notification", "element_id": self.element_id, **notification})
+
+
+class ServiceRegistry:
+    def __init__(self):
+        self._handlers: dict[str, Callable[[ServiceCall], dict | None]] = {}
+
+    def register(self, key: str, handler: Callable[[ServiceCall], dict | None]) -> None:
+        self._handlers[key] = handler
+
+    def handler_key(self, extensions: dict) -> str | None:
+        for attr in ("topic", "class", "delegateExpression", "expression", "type"):
+            value = extensions.get(attr)
+            if value:
+                return value
+        return None
+
+    def get(self, key: str):
+        return self._handlers.get(key)
+
+    def keys(self):
+        return sorted(self._handlers)
+
+
+def notification_handler(call: ServiceCall) -> dict:
+    """Built-in `notification` topic: records who must be told what (email delivery reads it)."""
+    groups = call.inputs.get("to_groups") or []
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    users = call.inputs.get("to_users") or []
+    if isinstance(users, str):
+        users = [u.strip() for u in users.split(",") if u.strip()]
+    call.notify(to_groups=groups, to_users=users,
+                subject=str(call.inputs.get("subject") or call.name or call.element_id),
+                body=str(call.inputs.get("body") or ""))
+    return {}
+
+
+def default_registry() -> ServiceRegistry:
+    registry = ServiceRegistry()
+    registry.register("notification", notification_handler)
+    return registry

@@ -1,0 +1,135 @@
+"""Timer event definitions that read arsflow's clock and calendar instead of the wall clock.
+
+SpiffWorkflow 3.2 evaluates timer text as Python (so `P3M` fails), adds 30-day months and
+reads `datetime.now()`. Here a literal ISO 8601 value is a literal, `${…}` is an expression,
+months end on the same day number, and a timer fires at its instant exactly (`<=`).
+With the `calendar` property set to `legal` on the timer event, a duration runs as a French
+legal délai in the instance's territory (see engine.legal_calendar).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
+                                                              DurationTimerEventDefinition,
+                                                              TimeDateEventDefinition)
+from SpiffWorkflow.task import TaskState
+
+from .durations import add_duration, parse_cycle, parse_instant
+
+
+def timer_text(my_task, expression):
+    """A literal stays a literal; `${expr}` (or `#{expr}`) is evaluated against the task data."""
+    text = (expression or "").strip()
+    if (text.startswith("${") or text.startswith("#{")) and text.endswith("}"):
+        return my_task.workflow.script_engine.evaluate(my_task, text[2:-1])
+    return text
+
+
+def _engine(my_task):
+    return my_task.workflow.script_engine
+
+
+class ClockedTimerMixin:
+    """Shared by the three kinds: where 'now' and 'the ARS zone' come from."""
+    calendar = None  # None | "legal" | "legal-no-extension"
+    calendar_territory = None  # a territory code, or None for the instance's `territory`
+
+    def now(self, my_task) -> datetime:
+        return _engine(my_task).now()
+
+    def due_at(self, my_task) -> datetime | None:
+        value = my_task._get_internal_data("event_value")
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            value = value.get("next") if value.get("cycles", 0) != 0 else None
+            if value is None:
+                return None
+        return parse_instant(value)
+
+
+class ArsTimeDateEventDefinition(ClockedTimerMixin, TimeDateEventDefinition):
+
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = timer_text(my_task, self.expression)
+            event_value = parse_instant(value, _engine(my_task).tzinfo).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if parse_instant(event_value) <= self.now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ArsDurationTimerEventDefinition(ClockedTimerMixin, DurationTimerEventDefinition):
+
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            value = timer_text(my_task, self.expression)
+            start = self.now(my_task)
+            if self.calendar:
+                due = _engine(my_task).legal_expiry(
+                    my_task, start, str(value), territory=self.calendar_territory,
+                    extension=self.calendar != "legal-no-extension")
+            else:
+                due = add_duration(start, str(value))
+            event_value = due.isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if parse_instant(event_value) <= self.now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class ArsCycleTimerEventDefinition(ClockedTimerMixin, CycleTimerEventDefinition):
+    """`R3/P1W`: each occurrence is computed from the anchor, so month ends don't drift."""
+
+    def cycle_complete(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        now = self.now(my_task)
+        if event_value is None:
+            cycle = parse_cycle(str(timer_text(my_task, self.expression)), _engine(my_task).tzinfo)
+            anchor = now
+            event_value = {
+                "cycles": -1 if cycle.repetitions is None else cycle.repetitions,
+                "next": cycle.occurrence(0, anchor).isoformat(),
+                "anchor": anchor.isoformat(),
+                "start": cycle.start.isoformat() if cycle.start else None,
+                "period": cycle.period,
+                "index": 0,
+            }
+        ready = False
+        if event_value["cycles"] != 0:
+            if parse_instant(event_value["next"]) <= now:
+                index = event_value["index"] + 1
+                anchor = parse_instant(event_value["start"] or event_value["anchor"])
+                offset = index if event_value["start"] else index + 1
+                event_value = dict(event_value, index=index, cycles=event_value["cycles"] - 1,
+                                   next=add_duration(anchor, _times(event_value["period"], offset)).isoformat())
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+            return False
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+    def update_task(self, my_task):
+        if self.cycle_complete(my_task):
+            for output in my_task.task_spec.outputs:
+                child = my_task._add_child(output, TaskState.FUTURE)
+                child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
+                child.task_spec._update(child)
+
+
+def _times(period: str, n: int):
+    from .durations import parse_duration
+    return parse_duration(period) * n
+
+
+TIMER_CLASSES = {
+    "timeDate": ArsTimeDateEventDefinition,
+    "timeDuration": ArsDurationTimerEventDefinition,
+    "timeCycle": ArsCycleTimerEventDefinition,
+}
