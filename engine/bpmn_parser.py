@@ -14,6 +14,8 @@ from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
+
 from .timer_events import TIMER_CLASSES
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -85,6 +87,34 @@ class TimerMixin:
                                   node=self.node, file_name=self.filename)
 
 
+class ArsMessageEventDefinition(CamundaMessageEventDefinition):
+    """A message's JSON payload lands in the task data (as `arsflow message --data` promises),
+    unless the event names a `camunda:resultVariable`."""
+
+    def update_internal_data(self, my_task, event):
+        payload = event.payload
+        if not (isinstance(payload, dict) and set(payload) == {"payload", "result_var"}):
+            payload = {"payload": payload, "result_var": None}
+        my_task.internal_data[self.name] = dict(payload, result_var=self.result_var or payload["result_var"])
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload, result_var = event_data.get("payload"), event_data.get("result_var")
+        if result_var:
+            my_task.data[result_var] = payload
+        elif isinstance(payload, dict):
+            my_task.data.update(payload)
+        elif payload is not None:
+            my_task.data[f"{my_task.task_spec.bpmn_id}_message"] = payload
+
+
+class MessageMixin:
+    def parse_message_event(self, message_event):
+        definition = super().parse_message_event(message_event)
+        definition.__class__ = ArsMessageEventDefinition
+        return definition
+
+
 class PassThroughTask(NoneTask):
     """Camunda runs through a plain `bpmn:task`; SpiffWorkflow would wait for a person."""
 
@@ -107,7 +137,8 @@ def _with(mixins, parser_cls):
 def _parser_classes():
     classes = {}
     for tag, (parser_cls, spec_cls) in CamundaParser.OVERRIDE_PARSER_CLASSES.items():
-        mixins = (ExtensionsMixin, TimerMixin) if hasattr(parser_cls, "parse_timer_event") else (ExtensionsMixin,)
+        mixins = ((ExtensionsMixin, TimerMixin, MessageMixin) if hasattr(parser_cls, "parse_timer_event")
+                  else (ExtensionsMixin,))
         classes[tag] = (_with(mixins, parser_cls), spec_cls)
     classes[full_tag("task")] = (_with((ExtensionsMixin,), CamundaTaskParser), PassThroughTask)
     for tag in ("serviceTask", "sendTask"):

@@ -21,9 +21,11 @@ from functools import lru_cache
 from typing import Iterable
 
 from lxml import etree
-from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH
-from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
+from SpiffWorkflow.bpmn.specs.defaults import NoneTask
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
+from .bpmn_parser import ArsParser
 from .durations import DurationError, describe_timer_value, is_duration, parse_duration, parse_instant
 from .xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 
@@ -39,11 +41,20 @@ BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
 DMN_SUFFIXES = (".dmn", ".dmn11.xml")
 FORM_SUFFIXES = (".form",)
 
-# Every element type the engine's parser maps to a task spec; read from SpiffWorkflow itself
-# so that an upgrade that adds one is picked up.
-SPIFF_NODE_TYPES = frozenset(
-    tag.rsplit("}", 1)[-1]
-    for tag in {**CamundaParser.PARSER_CLASSES, **CamundaParser.OVERRIDE_PARSER_CLASSES}
+# The tables below are read from the engine's own parser (SpiffWorkflow's Camunda parser as
+# arsflow extends it), so that a change there or a SpiffWorkflow upgrade is picked up.
+_ENGINE_PARSER_CLASSES = {**ArsParser.PARSER_CLASSES, **ArsParser.OVERRIDE_PARSER_CLASSES}
+# Every element type the engine maps to a task spec.
+SPIFF_NODE_TYPES = frozenset(tag.rsplit("}", 1)[-1] for tag in _ENGINE_PARSER_CLASSES)
+# SpiffWorkflow's own NoneTask waits for a person where Camunda passes through a plain task.
+PLAIN_TASK_WAITS = _ENGINE_PARSER_CLASSES[full_tag("task")][1] is NoneTask
+
+# Only these are parsed by CamundaTaskParser, which reads camunda:collection for a
+# multi-instance; the others (scriptTask, receiveTask…) use the plain BPMN parser, which
+# wants loopCardinality or loopDataInputRef.
+CAMUNDA_COLLECTION_TYPES = frozenset(
+    tag.rsplit("}", 1)[-1] for tag, (parser, _) in _ENGINE_PARSER_CLASSES.items()
+    if issubclass(parser, CamundaTaskParser)
 )
 
 # BPMN 2.0 flow nodes (substitution group of tFlowNode): anything here that SpiffWorkflow
@@ -109,6 +120,10 @@ EXPRESSION_TEXT_TYPES = frozenset({
     "conditionExpression", "completionCondition", "loopCondition", "loopCardinality", "condition",
 })
 FORM_REF_BINDINGS = ("latest", "deployment", "version")
+# Task spec names SpiffWorkflow creates in every (sub)process spec: a flow node with such
+# an id is mistaken for the internal task (an id "Start" makes the whole process empty).
+RESERVED_IDS = frozenset({"Start", "End", "StartEventSplit", "StartEventJoin"})
+RESERVED_ID_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin", " [child]")
 PYTHON_SCRIPT_FORMATS = frozenset({"", "python", "python3", "text/x-python", "py"})
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -576,6 +591,11 @@ class _BpmnLinter:
 
     # ---- flow nodes
     def check_flow_node(self, ctx, element, local):
+        element_id = element.get("id") or ""
+        if element_id in RESERVED_IDS or element_id.endswith(RESERVED_ID_SUFFIXES):
+            self.flag(ctx, element, f"identifiant « {element_id} » réservé par SpiffWorkflow : "
+                                    "l'élément serait confondu avec une tâche interne du moteur "
+                                    "(avec « Start », le processus ne fait plus rien) ; renommez-le")
         if local not in SPIFF_NODE_TYPES:
             if local == "complexGateway":
                 message = ("passerelle complexe non prise en charge par SpiffWorkflow 3.2 : "
@@ -613,7 +633,7 @@ class _BpmnLinter:
                     self.flag(ctx, flow, "flux sortant d'une passerelle sans condition et qui n'est "
                                          "pas le flux par défaut : refusé par le moteur")
 
-        if local == "task" and ctx.executable:
+        if local == "task" and ctx.executable and PLAIN_TASK_WAITS:
             self.add(element, "tâche sans type : le moteur l'attend comme une tâche manuelle "
                               "(Camunda la traverse) ; précisez le type (utilisateur, service, "
                               "script…)", WARNING)
@@ -703,10 +723,12 @@ class _BpmnLinter:
             self.add(element, message, WARNING)
 
     def check_loops(self, ctx, activity):
+        local = _local(activity.tag)
         multi = activity.find(_q("multiInstanceLoopCharacteristics"))
         if multi is not None:
             cardinality = multi.find(_q("loopCardinality"))
             collection = multi.get(_q("collection", CAMUNDA_NS))
+            data_input = multi.find(_q("loopDataInputRef"))
             if cardinality is not None:
                 value = (cardinality.text or "").strip()
                 if not _INTEGER.match(value):
@@ -714,13 +736,18 @@ class _BpmnLinter:
                                              f"« {value} » : une collection à cet endroit corrompt "
                                              "la définition partagée ; utilisez camunda:collection "
                                              "(ou un nombre entier littéral)")
-            elif not collection:
-                extra = (" (zeebe:loopCharacteristics et loopDataInputRef ne sont pas lus)"
-                         if multi.find(_q("loopDataInputRef")) is not None
-                         or activity.find(f".//{_q('loopCharacteristics', ZEEBE_NS)}") is not None
-                         else "")
-                self.flag(ctx, activity, "multi-instance sans camunda:collection ni loopCardinality : "
-                                         f"refusée par le moteur{extra}")
+            elif local in CAMUNDA_COLLECTION_TYPES:
+                if not collection:
+                    zeebe = activity.find(f".//{_q('loopCharacteristics', ZEEBE_NS)}") is not None
+                    extra = (" (zeebe:loopCharacteristics et loopDataInputRef ne sont pas lus)"
+                             if zeebe or data_input is not None else "")
+                    self.flag(ctx, activity, "multi-instance sans camunda:collection ni "
+                                             f"loopCardinality : refusée par le moteur{extra}")
+            elif data_input is None:
+                self.flag(ctx, activity, f"multi-instance sur un {local} : le moteur n'y lit pas "
+                                         "camunda:collection et exige loopCardinality ou "
+                                         "loopDataInputRef ; placez la tâche dans un sous-processus "
+                                         "multi-instance ou utilisez loopDataInputRef")
         standard = activity.find(_q("standardLoopCharacteristics"))
         if standard is not None:
             maximum = standard.get("loopMaximum")

@@ -15,6 +15,8 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+
+from .bpmn_parser import ArsMessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, func, insert, or_, select, update
@@ -212,9 +214,9 @@ class Runtime:
             raise InvalidInput("indiquez --business-key ou --correlate VAR=VALEUR")
         with self.db.transaction() as session:
             who = self.actor(session, actor)
-            query = (select(Instance).join(MessageSubscription, MessageSubscription.instance_id == Instance.id)
-                     .where(MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
-                     .distinct())
+            waiting = select(MessageSubscription.instance_id).where(
+                MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
+            query = select(Instance).where(Instance.id.in_(waiting))
             if business_key:
                 query = query.where(Instance.business_key == business_key)
             candidates = list(session.scalars(query))
@@ -231,9 +233,9 @@ class Runtime:
             now = self.now()
             audit = [self._audit(None, who, "message", details={"message": name, "data": _json_safe(data or {})},
                                  now=now)]
-            definition = MessageEventDefinition(name)
+            definition = ArsMessageEventDefinition(name)
             try:
-                workflow.catch(BpmnEvent(definition, payload=dict(data or {})))
+                workflow.catch(BpmnEvent(definition, payload={"payload": dict(data or {}), "result_var": None}))
                 incident = self._advance(workflow)
             except SpiffWorkflowException as err:
                 incident = _incident(err, None)

@@ -48,6 +48,9 @@ def _config():
     config[ArsTimeDateEventDefinition] = config[TimeDateEventDefinition]
     config[ArsDurationTimerEventDefinition] = config[DurationTimerEventDefinition]
     config[ArsCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
+    from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+    from .bpmn_parser import ArsMessageEventDefinition
+    config[ArsMessageEventDefinition] = config[MessageEventDefinition]
     config[BpmnWorkflow] = SpecByReferenceConverter
     return config
 

@@ -341,6 +341,7 @@ def test_blank_text_counts_as_missing(form):
         ({"taux": 92.3}, "taux", "La valeur doit être un multiple de 0,5 (valeurs valides les plus proches : 92 et 92,5)."),
         ({"raison_sociale": "AB"}, "raison_sociale", "Le texte doit contenir au moins 3 caractères."),
         ({"raison_sociale": "x" * 101}, "raison_sociale", "Le texte doit contenir au plus 100 caractères."),
+        ({"raison_sociale": "  AB  "}, "raison_sociale", "Le texte doit contenir au moins 3 caractères."),
         ({"raison_sociale": ["a", "b"]}, "raison_sociale", "Une seule valeur est attendue."),
         ({"raison_sociale": {"nom": "x"}}, "raison_sociale", "Texte attendu."),
         ({"finess": "75000000"}, "finess", "Format attendu : [0-9][0-9AB][0-9]{7}"),
@@ -586,6 +587,9 @@ def test_values_key_options_come_from_context(form):
     assert form.options_for("departement") == []
     assert form.validate(valid_submission(departement="971"), context=CONTEXT)["departement"] == "971"
     assert errors_of(form, valid_submission(), context={}) == {
+        "departement": "Aucune liste de choix n'est disponible pour ce champ."
+    }
+    assert errors_of(form, valid_submission(), context={"departements": []}) == {
         "departement": "Aucune liste de choix n'est disponible pour ce champ."
     }
 

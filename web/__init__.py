@@ -1,0 +1,88 @@
+"""Flask task inbox. Imports `engine`; the engine never imports this package.
+
+`create_app(runtime)` builds the whole app over one engine Runtime (shared with the
+scheduler in `arsflow serve`). The app is split into blueprints: auth (login, account),
+inbox (task lists, one task), instances, procedures (deploy, start), dashboard
+(échéances, iCalendar feed) and api (/api/v1, token authentication).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+
+from engine.config import Settings
+from engine.db import Database
+from engine.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# 5 MB for a whole upload: a Camunda Modeler diagram weighs tens of kilobytes.
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": MAX_UPLOAD_BYTES,
+    "SESSION_COOKIE_NAME": "arsflow_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": timedelta(hours=10),
+    # Pages per inbox page, "Échéance proche" window, dashboard horizon.
+    "ARSFLOW_PAGE_SIZE": 20,
+    "ARSFLOW_DUE_SOON_DAYS": 3,
+    "ARSFLOW_DASHBOARD_DAYS": 30,
+    # Processes whose variables hold `avis[body] = {"status": "tacit", "acquired_at": …}`.
+    "ARSFLOW_TACIT_PROCESSES": ("prs_consultation",),
+    "ARSFLOW_COUNT_CAP": 10000,
+}
+
+
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None, config: dict | None = None) -> Flask:
+    """The app over one engine Runtime (shared with the scheduler in `arsflow serve`)."""
+    if runtime is None:
+        settings = settings or Settings()
+        runtime = Runtime(Database(settings.database_url), settings)
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config["SESSION_COOKIE_SECURE"] = os.environ.get("ARSFLOW_SECURE_COOKIES", "").lower() in ("1", "true", "oui")
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ.get("ARSFLOW_SECRET_KEY") or _ephemeral_secret()
+    app.extensions["arsflow_runtime"] = runtime
+
+    from . import api, auth, dashboard, errors, formatting, inbox, instances, procedures, security
+    formatting.register(app)
+    security.register(app)
+    errors.register(app)
+    for blueprint in (auth.bp, inbox.bp, instances.bp, procedures.bp, dashboard.bp, api.bp):
+        app.register_blueprint(blueprint)
+    security.csrf_exempt(app, api.bp.name)
+    _register_engine_rest(app)
+    return app
+
+
+def _register_engine_rest(app: Flask) -> None:
+    """The Camunda-compatible REST blueprint, when present; it authenticates by token, so
+    the blueprints it adds are exempt from the cookie-session CSRF check."""
+    from . import security
+    try:
+        from . import engine_rest
+    except ImportError:
+        return
+    before = set(app.blueprints)
+    engine_rest.register(app)
+    for name in set(app.blueprints) - before:
+        security.csrf_exempt(app, name)
+
+
+def _ephemeral_secret() -> str:
+    log.warning("ARSFLOW_SECRET_KEY non défini : clé de session aléatoire, les sessions "
+                "ne survivront pas au redémarrage")
+    return secrets.token_hex(32)
+
+
+def get_runtime(app: Flask | None = None) -> Runtime:
+    from flask import current_app
+    return (app or current_app).extensions["arsflow_runtime"]

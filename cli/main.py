@@ -1,0 +1,356 @@
+"""`arsflow` command line: the public contract of the engine (see README)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+
+from engine.clock import FixedClock, SystemClock
+from engine.config import Settings
+from engine.db import Database
+from engine.errors import ArsflowError, DeploymentError, InvalidInput
+from engine.migrate import upgrade
+from engine.runtime import Runtime
+
+
+def _json_arg(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InvalidInput(f"{what} : JSON illisible ({err.msg}, colonne {err.colno})") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} : un objet JSON est attendu, pas {type(value).__name__}")
+    return value
+
+
+def _now(text: str | None):
+    if not text:
+        return SystemClock()
+    try:
+        return FixedClock(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        raise InvalidInput(f"--now : instant ISO 8601 illisible : {text!r}") from None
+
+
+def build_runtime(args) -> Runtime:
+    settings = Settings(database_url=args.db) if args.db else Settings()
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    return Runtime(db, settings, clock=_now(args.now))
+
+
+def _print(args, data, text=None):
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    elif text is not None:
+        print(text)
+    else:
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_init(args):
+    rt = build_runtime(args)
+    result = {"database": rt.db.url, "demo": None}
+    if args.demo:
+        from engine.demo import load_demo
+        result["demo"] = load_demo(rt)
+    if args.json:
+        _print(args, result)
+        return 0
+    print(f"Base prête : {rt.db.url}")
+    if result["demo"]:
+        demo = result["demo"]
+        print(f"Données de démonstration chargées ({len(demo['instances'])} instances).")
+        print(f"Comptes de démonstration (mot de passe : {demo['password']}) :")
+        for login, groups in demo["users"].items():
+            print(f"  {login:<20} {', '.join(groups)}")
+    return 0
+
+
+def cmd_deploy(args, lint_only=False):
+    from engine.definitions import collect_sources
+    rt = build_runtime(args)
+    sources = collect_sources(args.paths)
+    with rt.db.transaction() as session:
+        if lint_only:
+            report = rt.definitions.lint(session, sources)
+            _print(args, {"ok": report.ok, "findings": report.to_json()},
+                   report.format_text() or f"{len(sources)} fichier(s) vérifié(s) : aucun problème")
+            return 0 if report.ok else 1
+        result = rt.definitions.deploy(session, sources, name=os.path.basename(args.paths[0].rstrip("/")),
+                                       source="cli", now=rt.now())
+    lines = [f"déployé : {c['kind']} {c['key']} v{c['version']} ({c['file']})" for c in result.created]
+    lines += [f"inchangé : {c['kind']} {c['key']} v{c['version']} ({c['file']})" for c in result.unchanged]
+    warnings = result.report.format_text() if result.report and result.report.findings else ""
+    _print(args, result.to_json(), "\n".join(lines + ([warnings] if warnings else [])))
+    return 0
+
+
+def cmd_users_add(args):
+    from engine import users
+    rt = build_runtime(args)
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    with rt.db.transaction() as session:
+        user = users.add_user(session, args.login, args.group or [], password=password, email=args.email,
+                              display_name=args.name, now=rt.now())
+        groups = sorted(users.groups_of(session, user.login))
+    _print(args, {"login": user.login, "groups": groups, "email": user.email},
+           f"utilisateur {user.login} : groupes {', '.join(groups) or '(aucun)'}")
+    return 0
+
+
+def cmd_start(args):
+    rt = build_runtime(args)
+    result = rt.start(args.process_key, _json_arg(args.data, "--data"), business_key=args.business_key,
+                      actor=args.as_)
+    _print(args, result, f"instance {result['instance_id']} : {result['state']}")
+    return 0
+
+
+def _task_line(t):
+    due = t["due_at"] or "sans échéance"
+    who = t["assignee"] or ",".join(t["candidate_groups"] + t["candidate_users"]) or "-"
+    return f"{t['id']}  {t['process_key']}#{t['instance_id']}  {t['name']}  [{who}]  échéance : {due}"
+
+
+def cmd_tasks(args):
+    rt = build_runtime(args)
+    tasks = rt.tasks(actor=args.as_, instance_id=args.instance, overdue=args.overdue)
+    _print(args, tasks, "\n".join(_task_line(t) for t in tasks) or "aucune tâche")
+    return 0
+
+
+def cmd_claim(args, unclaim=False):
+    rt = build_runtime(args)
+    result = rt.unclaim(args.task_id, args.as_) if unclaim else rt.claim(args.task_id, args.as_)
+    _print(args, result, f"tâche {result['id']} : {'relâchée' if unclaim else 'prise en charge par ' + args.as_}")
+    return 0
+
+
+def cmd_complete(args):
+    rt = build_runtime(args)
+    result = rt.complete(args.task_id, _json_arg(args.data, "--data"), actor=args.as_)
+    _print(args, result, f"tâche terminée ; instance {result['instance_id']} : {result['state']}")
+    return 0
+
+
+def cmd_message(args):
+    rt = build_runtime(args)
+    correlate = None
+    if args.correlate:
+        correlate = {}
+        for item in args.correlate:
+            if "=" not in item:
+                raise InvalidInput(f"--correlate attend VAR=VALEUR, reçu {item!r}")
+            key, value = item.split("=", 1)
+            correlate[key] = value
+    result = rt.message(args.name, business_key=args.business_key, correlate=correlate,
+                        data=_json_arg(args.data, "--data"))
+    _print(args, result, f"message {args.name} remis à l'instance {result['instance_id']} : {result['state']}")
+    return 0
+
+
+def cmd_tick(args):
+    rt = build_runtime(args)
+    fired = rt.tick()
+    _print(args, {"fired": fired, "now": rt.now().isoformat()}, f"{fired} minuterie(s) déclenchée(s)")
+    return 0
+
+
+def cmd_show(args):
+    rt = build_runtime(args)
+    data = rt.show(args.instance_id)
+    if args.json:
+        _print(args, data)
+        return 0
+    print(f"instance {data['id']} — {data['process_key']} v{data['version']} — {data['state']}"
+          + (f" — clé {data['business_key']}" if data["business_key"] else ""))
+    if data["incident"]:
+        print(f"  incident sur {data['incident'].get('element_id')} : {data['incident'].get('message')}")
+    for t in data["tasks"]:
+        print(f"  tâche {t['state']:<9} {t['name']} ({t['id']}) échéance {t['due_at'] or '-'}")
+    for t in data["timers"]:
+        print(f"  minuterie {t['status']:<9} {t['name']} → {t['due_at']}")
+    print("  variables : " + json.dumps(data["variables"], ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_retry(args):
+    rt = build_runtime(args)
+    result = rt.retry(args.instance_id, data=_json_arg(args.data, "--data"), actor=args.as_,
+                      latest_definition=args.latest_definition)
+    _print(args, result, f"instance {result['instance_id']} : {result['state']}")
+    return 0 if result["state"] != "incident" else 1
+
+
+def cmd_terminate(args):
+    rt = build_runtime(args)
+    result = rt.terminate(args.instance_id, actor=args.as_, reason=args.reason)
+    _print(args, result, f"instance {result['instance_id']} : {result['state']}")
+    return 0
+
+
+def cmd_deadline(args):
+    from engine import legal_calendar
+    try:
+        deadline = legal_calendar.compute_deadline(args.start, args.delay, args.territory,
+                                                   extension=not args.no_extension)
+    except legal_calendar.LegalCalendarError as err:
+        raise InvalidInput(str(err)) from None
+    _print(args, deadline.to_json(), deadline.explanation())
+    return 0
+
+
+def cmd_serve(args, web=True):
+    from engine.scheduler import TimerScheduler
+    rt = build_runtime(args)
+    scheduler = TimerScheduler(rt)
+    scheduler.start()
+    if not web:
+        print("arsflow worker : minuteries surveillées (Ctrl+C pour arrêter)")
+        try:
+            scheduler.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            scheduler.shutdown()
+        return 0
+    from waitress import serve
+    from web import create_app
+    app = create_app(runtime=rt)
+    print(f"arsflow : http://{args.host}:{args.port}/ (Ctrl+C pour arrêter)")
+    try:
+        serve(app, host=args.host, port=args.port, threads=8)
+    finally:
+        scheduler.shutdown()
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="URL SQLAlchemy (défaut : SQLite sous instance/, ou ARSFLOW_DATABASE_URL)")
+    common.add_argument("--now", help="horloge du moteur pour cette commande (ISO 8601)")
+    common.add_argument("--json", action="store_true", help="sortie JSON")
+
+    p = argparse.ArgumentParser(prog="arsflow", description="Moteur BPMN et corbeille de tâches des ARS")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", parents=[common], help="crée ou met à jour la base")
+    s.add_argument("--demo", action="store_true", help="charge les procédures et des données de démonstration")
+    s.set_defaults(func=cmd_init)
+
+    for name, lint in (("deploy", False), ("lint", True)):
+        s = sub.add_parser(name, parents=[common], help="déploie" if not lint else "vérifie sans déployer")
+        s.add_argument("paths", nargs="+")
+        s.set_defaults(func=lambda a, lint=lint: cmd_deploy(a, lint_only=lint))
+
+    users = sub.add_parser("users", help="comptes").add_subparsers(dest="users_command", required=True)
+    s = users.add_parser("add", parents=[common], help="crée ou met à jour un compte")
+    s.add_argument("login")
+    s.add_argument("--group", action="append")
+    s.add_argument("--email")
+    s.add_argument("--name")
+    s.add_argument("--password-stdin", action="store_true")
+    s.set_defaults(func=cmd_users_add)
+
+    s = sub.add_parser("start", parents=[common], help="démarre une instance")
+    s.add_argument("process_key")
+    s.add_argument("--data")
+    s.add_argument("--business-key")
+    s.add_argument("--as", dest="as_", required=True)
+    s.set_defaults(func=cmd_start)
+
+    s = sub.add_parser("tasks", parents=[common], help="liste les tâches ouvertes")
+    s.add_argument("--as", dest="as_")
+    s.add_argument("--instance", type=int)
+    s.add_argument("--overdue", action="store_true")
+    s.set_defaults(func=cmd_tasks)
+
+    for name, un in (("claim", False), ("unclaim", True)):
+        s = sub.add_parser(name, parents=[common])
+        s.add_argument("task_id")
+        s.add_argument("--as", dest="as_", required=True)
+        s.set_defaults(func=lambda a, un=un: cmd_claim(a, unclaim=un))
+
+    s = sub.add_parser("complete", parents=[common], help="termine une tâche")
+    s.add_argument("task_id")
+    s.add_argument("--data")
+    s.add_argument("--as", dest="as_", required=True)
+    s.set_defaults(func=cmd_complete)
+
+    s = sub.add_parser("message", parents=[common], help="remet un message à l'instance qui l'attend")
+    s.add_argument("name")
+    group = s.add_mutually_exclusive_group(required=True)
+    group.add_argument("--business-key")
+    group.add_argument("--correlate", action="append")
+    s.add_argument("--data")
+    s.set_defaults(func=cmd_message)
+
+    s = sub.add_parser("tick", parents=[common], help="déclenche les minuteries échues")
+    s.set_defaults(func=cmd_tick)
+
+    s = sub.add_parser("show", parents=[common], help="affiche une instance")
+    s.add_argument("instance_id", type=int)
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("retry", parents=[common], help="relance une instance en incident")
+    s.add_argument("instance_id", type=int)
+    s.add_argument("--data", help="données corrigées (JSON) fusionnées dans la tâche en erreur")
+    s.add_argument("--latest-definition", action="store_true",
+                   help="reprendre sur la dernière version déployée de la procédure")
+    s.add_argument("--as", dest="as_")
+    s.set_defaults(func=cmd_retry)
+
+    s = sub.add_parser("terminate", parents=[common], help="arrête une instance")
+    s.add_argument("instance_id", type=int)
+    s.add_argument("--as", dest="as_", required=True)
+    s.add_argument("--reason")
+    s.set_defaults(func=cmd_terminate)
+
+    s = sub.add_parser("deadline", parents=[common], help="calcule un délai légal")
+    s.add_argument("start")
+    s.add_argument("delay")
+    s.add_argument("--territory")
+    s.add_argument("--no-extension", action="store_true")
+    s.set_defaults(func=cmd_deadline)
+
+    s = sub.add_parser("serve", parents=[common], help="application web + minuteries")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("worker", parents=[common], help="minuteries seules (workers supplémentaires)")
+    s.set_defaults(func=lambda a: cmd_serve(a, web=False))
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DeploymentError as err:
+        if getattr(args, "json", False):
+            print(json.dumps(err.to_json(), ensure_ascii=False, indent=2, default=str))
+        else:
+            print(f"erreur : {err.message}", file=sys.stderr)
+        return 1
+    except ArsflowError as err:
+        if getattr(args, "json", False):
+            print(json.dumps(err.to_json(), ensure_ascii=False, indent=2, default=str))
+        else:
+            extra = err.details.get("errors")
+            print(f"erreur : {err.message}", file=sys.stderr)
+            for key, msg in (extra or {}).items():
+                print(f"  {key} : {msg}", file=sys.stderr)
+        return 2 if err.code in (403, 404, 409) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

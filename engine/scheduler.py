@@ -1,0 +1,50 @@
+"""Timer scheduler: APScheduler wakes at the next due timer (or every minute, to see timers
+other workers created) and fires what is due. Timers that came due while nothing ran fire
+at start."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+log = logging.getLogger("arsflow.timers")
+
+
+class TimerScheduler:
+    MAX_SLEEP = timedelta(seconds=60)
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._stopped = threading.Event()
+
+    def start(self):
+        self.scheduler.start()
+        self._schedule(self.runtime.now())  # catch up at once
+
+    def _schedule(self, when):
+        self.scheduler.add_job(self.sweep, "date", run_date=when, id="arsflow-sweep", replace_existing=True,
+                               misfire_grace_time=None)
+
+    def sweep(self):
+        try:
+            fired = self.runtime.tick()
+            if fired:
+                log.info("%s minuterie(s) déclenchée(s)", fired)
+        except Exception:  # keep the scheduler alive; the instance records its own incident
+            log.exception("échec du balayage des minuteries")
+        now = self.runtime.now()
+        nxt = self.runtime.next_due()
+        wake = now + self.MAX_SLEEP if nxt is None else max(now, min(nxt, now + self.MAX_SLEEP))
+        if not self._stopped.is_set():
+            self._schedule(wake)
+
+    def wait(self):
+        self._stopped.wait()
+
+    def shutdown(self):
+        self._stopped.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on PostgreSQL too when
+ARSFLOW_TEST_POSTGRES_URL is set (each test in its own schema)."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.clock import FixedClock
+from engine.config import Settings
+from engine.db import Database
+from engine.migrate import upgrade
+from engine.runtime import Runtime
+from engine import users
+
+POSTGRES_URL = os.environ.get("ARSFLOW_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _postgres_schema_url():
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}", admin, schema
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'arsflow.db'}"
+        return
+    url, admin, schema = _postgres_schema_url()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def clock():
+    return FixedClock("2026-11-30T09:00:00+00:00")
+
+
+@pytest.fixture
+def database(db_url):
+    db = Database(db_url)
+    upgrade(db.engine)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def runtime(database, clock):
+    return Runtime(database, Settings(database_url=database.url, territory="75", timezone="Europe/Paris"),
+                   clock=clock)
+
+
+@pytest.fixture
+def make_user(runtime):
+    def make(login, *groups, password="motdepasse-demo"):
+        with runtime.db.transaction() as session:
+            users.add_user(session, login, list(groups), password=password, now=runtime.now())
+        return login
+    return make
+
+
+@pytest.fixture
+def deploy(runtime):
+    """Deploy files given as {name: text}; returns the DeployResult."""
+    def do(files: dict, **kwargs):
+        sources = [(name, content.encode() if isinstance(content, str) else content)
+                   for name, content in files.items()]
+        with runtime.db.transaction() as session:
+            return runtime.definitions.deploy(session, sources, now=runtime.now(), **kwargs)
+    return do
