@@ -119,8 +119,16 @@ class DefinitionStore:
                     parser.get_subprocess_specs(key)
                 except ValidationException as err:
                     findings.append(_finding_from(err, file))
+                except Exception as err:  # the parser raises KeyError/TypeError on some inputs
+                    findings.append(Finding(file=file, element_id=key, element_type="process", line=None,
+                                            message=f"refusé par le moteur : {type(err).__name__}: {err}",
+                                            severity="error"))
         except ValidationException as err:
             findings.append(_finding_from(err, getattr(err, "file_name", None) or "?"))
+        except Exception as err:
+            findings.append(Finding(file="?", element_id=None, element_type=None, line=None,
+                                    message=f"refusé par le moteur : {type(err).__name__}: {err}",
+                                    severity="error"))
         return findings
 
     def _dependency_resources(self, session, report, exclude_names=()):

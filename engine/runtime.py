@@ -80,6 +80,11 @@ class Runtime:
         self.serializer = WorkflowSerializer()
         self.script_context = ScriptContext(self.clock, self.settings.timezone, self.settings.territory)
         self.environment = build_environment(self.script_context, {**_builtin_helpers(), **(helpers or {})})
+        # Side effects that service handlers queue (e.g. "notification") are recorded in the
+        # audit log; a module may also handle a kind inside the same transaction:
+        # handler(session, instance, effect, now). engine.notifications registers itself here.
+        self.effect_handlers: dict = {}
+        self.after_commit: list = []  # callables run after each successful operation
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -291,13 +296,15 @@ class Runtime:
     def due_instances(self, session: Session, limit: int = 100) -> list[int]:
         now = self.now()
         rows = session.execute(select(Timer.instance_id, func.min(Timer.due_at).label("due"))
-                               .where(Timer.status == "waiting", Timer.due_at <= now)
+                               .where(Timer.status == "waiting", Timer.due_at <= now,
+                                      Timer.instance_id.in_(_LIVE_INSTANCES))
                                .group_by(Timer.instance_id).order_by("due").limit(limit)).all()
         return [r.instance_id for r in rows]
 
     def next_due(self) -> datetime | None:
         with self.db.read() as session:
-            return session.scalar(select(func.min(Timer.due_at)).where(Timer.status == "waiting"))
+            return session.scalar(select(func.min(Timer.due_at)).where(
+                Timer.status == "waiting", Timer.instance_id.in_(_LIVE_INSTANCES)))
 
     def fire_instance_timers(self, instance_id: int) -> int:
         """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
@@ -558,6 +565,9 @@ class Runtime:
 
         # Notifications from service tasks, then the audit trail, in one statement.
         for effect in engine.effects:
+            handler = self.effect_handlers.get(effect["kind"])
+            if handler is not None:
+                handler(session, instance, effect, now)
             audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
                           "action": effect["kind"], "element_id": effect.get("element_id"),
                           "details": _json_safe({k: v for k, v in effect.items() if k not in ("kind",)})})
@@ -684,6 +694,10 @@ class Runtime:
         }
         data.update(override)
         return data
+
+
+# An instance in incident keeps its timers waiting until retried; sweeps skip it.
+_LIVE_INSTANCES = select(Instance.id).where(Instance.state.in_(("waiting", "running")))
 
 
 def _builtin_helpers() -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -14,6 +14,7 @@ log = logging.getLogger("arsflow.timers")
 
 class TimerScheduler:
     MAX_SLEEP = timedelta(seconds=60)
+    MIN_SLEEP = timedelta(milliseconds=200)
 
     def __init__(self, runtime):
         self.runtime = runtime
@@ -22,10 +23,13 @@ class TimerScheduler:
 
     def start(self):
         self.scheduler.start()
-        self._schedule(self.runtime.now())  # catch up at once
+        self._schedule(timedelta(0))  # catch up at once
 
-    def _schedule(self, when):
-        self.scheduler.add_job(self.sweep, "date", run_date=when, id="arsflow-sweep", replace_existing=True,
+    def _schedule(self, delay: timedelta):
+        # APScheduler runs on the wall clock; the engine clock may be simulated, so only the
+        # delay until the next due timer is carried over.
+        run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
+        self.scheduler.add_job(self.sweep, "date", run_date=run_date, id="arsflow-sweep", replace_existing=True,
                                misfire_grace_time=None)
 
     def sweep(self):
@@ -37,9 +41,9 @@ class TimerScheduler:
             log.exception("échec du balayage des minuteries")
         now = self.runtime.now()
         nxt = self.runtime.next_due()
-        wake = now + self.MAX_SLEEP if nxt is None else max(now, min(nxt, now + self.MAX_SLEEP))
+        delay = self.MAX_SLEEP if nxt is None else min(max(nxt - now, self.MIN_SLEEP), self.MAX_SLEEP)
         if not self._stopped.is_set():
-            self._schedule(wake)
+            self._schedule(delay)
 
     def wait(self):
         self._stopped.wait()

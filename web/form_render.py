@@ -1,0 +1,398 @@
+"""Camunda Forms (`engine.forms.Form`) turned into a tree of plain render nodes for the
+`_form.html` macros: each input with its HTML name, value(s) as strings, options, HTML
+validation attributes and error message.
+
+Values come from the task's data on display, or from the submitted post when the page
+comes back with errors, so nothing typed is lost. The engine validates again on submit:
+the HTML attributes (required, min, max, pattern…) only describe the rules to browsers
+and assistive technologies.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field as dc_field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+
+from markupsafe import Markup, escape
+
+from engine.forms import Component, Field, Form
+
+_TEXT_INPUTS = {"textfield", "textarea"}
+_MULTI = {"checklist", "taglist"}
+_MISSING = object()
+
+
+@dataclass
+class Node:
+    kind: str                       # field | text | group | list | separator | spacer
+    type: str = ""
+    name: str = ""
+    html_id: str = ""
+    label: str = ""
+    description: str = ""
+    required: bool = False
+    readonly: bool = False
+    value: str = ""
+    values: list = dc_field(default_factory=list)
+    checked: bool = False
+    options: list = dc_field(default_factory=list)   # [(value text, label, selected)]
+    attrs: dict = dc_field(default_factory=dict)
+    error: str | None = None
+    prefix: str | None = None
+    suffix: str | None = None
+    html: Markup | None = None
+    children: list = dc_field(default_factory=list)
+    items: list = dc_field(default_factory=list)      # dynamic list: one children list per item
+
+
+def html_id(name: str) -> str:
+    return "champ-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+def _get(data: Any, path) -> Any:
+    for part in path:
+        if not isinstance(data, Mapping) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
+
+
+def _text(value: Any) -> str:
+    if value is None or value is _MISSING:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _date_input_value(field: Field, value: str) -> str:
+    """What an <input type=date|time|datetime-local> accepts (no zone, minutes)."""
+    if not value:
+        return ""
+    if field.subtype == "datetime":
+        return value[:16]
+    if field.subtype == "time":
+        return value[:5]
+    return value[:10]
+
+
+class Values:
+    """Field values by data path, either from task data or from a submitted post."""
+
+    def __init__(self, form: Form, context: Mapping, post=None):
+        self.form = form
+        self.context = context or {}
+        self.post = post
+        self.initial = form.initial_values(self.context)
+
+    def locked(self, f: Field) -> bool:
+        return f.readonly or f.disabled
+
+    def single(self, f: Field, name: str) -> str:
+        if self.post is not None and not self.locked(f):
+            return self.post.get(name, "")
+        return _text(self._stored(f, name))
+
+    def multi(self, f: Field, name: str) -> list[str]:
+        if self.post is not None and not self.locked(f):
+            return list(self.post.getlist(name))
+        value = self._stored(f, name)
+        return [_text(v) for v in value] if isinstance(value, list) else []
+
+    def checked(self, f: Field, name: str) -> bool:
+        if self.post is not None and not self.locked(f):
+            return str(self.post.get(name, "")).lower() in ("on", "true", "1", "oui", "yes")
+        return self._stored(f, name) is True
+
+    def _stored(self, f: Field, name: str):
+        if name in self.initial:
+            return self.initial[name]
+        return None
+
+    def nested(self) -> dict:
+        """Current values nested by data path, typed enough for `conditional.hide`."""
+        out: dict = {}
+        for f in self.form.fields:
+            if f.type == "dynamiclist":
+                continue
+            if f.type == "checkbox":
+                value: Any = self.checked(f, f.name)
+            elif f.type in _MULTI:
+                value = self.multi(f, f.name)
+            else:
+                value = self.single(f, f.name) if self.post is not None else self.initial.get(f.name)
+                if isinstance(value, str) and f.type == "number":
+                    try:
+                        value = Decimal(value.replace(",", ".")) if value.strip() else None
+                    except InvalidOperation:
+                        value = None
+                elif isinstance(value, str) and not value.strip() and f.type not in _TEXT_INPUTS:
+                    value = None
+            target = out
+            for part in f.path[:-1]:
+                target = target.setdefault(part, {})
+            target[f.path[-1]] = value
+        return out
+
+
+def build(form: Form, context: Mapping | None = None, post=None, errors: Mapping[str, str] | None = None,
+          today: date | None = None) -> list[Node]:
+    """Render nodes of the visible part of `form`; `post` is the submitted MultiDict."""
+    context = context or {}
+    values = Values(form, context, post)
+    hidden = form.hidden_names(values.nested(), context)
+    builder = _Builder(form, values, errors or {}, hidden, context, today or date.today())
+    return builder.nodes(form.components, prefix="")
+
+
+class _Builder:
+    def __init__(self, form: Form, values: Values, errors: Mapping[str, str], hidden: set, context: Mapping,
+                 today: date):
+        self.form = form
+        self.values = values
+        self.errors = errors
+        self.hidden = hidden
+        self.context = context
+        self.today = today
+
+    def nodes(self, components: list, prefix: str, item: Mapping | None = None) -> list[Node]:
+        out = []
+        for comp in components:
+            if isinstance(comp, Field):
+                if not prefix and comp.name in self.hidden:
+                    continue
+                node = self.list_node(comp) if comp.type == "dynamiclist" else self.field(comp, prefix, item)
+                out.append(node)
+            elif isinstance(comp, Component):
+                node = self.component(comp, prefix, item)
+                if node is not None:
+                    out.append(node)
+        return out
+
+    def component(self, comp: Component, prefix: str, item) -> Node | None:
+        if comp.type == "group":
+            children = self.nodes(comp.children, prefix, item)
+            if not children:
+                return None
+            return Node(kind="group", label=comp.label, children=children)
+        if comp.type == "text":
+            return Node(kind="text", html=markdown_text(comp.text, self.context))
+        if comp.type == "separator":
+            return Node(kind="separator")
+        if comp.type == "spacer":
+            return Node(kind="spacer")
+        if comp.type == "html" and comp.text:
+            # form-js renders sanitized HTML; arsflow shows it as plain text (never raw markup).
+            return Node(kind="text", html=markdown_text(re.sub(r"<[^>]+>", " ", comp.text), self.context))
+        return None  # buttons, images, iframes, tables: nothing to show offline
+
+    def field(self, f: Field, prefix: str, item: Mapping | None) -> Node:
+        name = prefix + f.name
+        node = Node(kind="field", type=f.type, name=name, html_id=html_id(name), label=f.label,
+                    description=f.description, required=f.required,
+                    readonly=bool(f.readonly or f.disabled), error=self.errors.get(name),
+                    prefix=f.prefix, suffix=f.suffix)
+        values = self.values
+        if item is not None:  # dynamic-list item: values live in the item itself
+            values = _ItemValues(item, values.post, name, f)
+        if f.type == "checkbox":
+            node.checked = values.checked(f, name)
+        elif f.type in _MULTI:
+            node.values = values.multi(f, name)
+        else:
+            node.value = values.single(f, name)
+        if f.type in ("checklist", "taglist", "radio", "select"):
+            scope = dict(self.context)
+            chosen = set(node.values) if f.type in _MULTI else {node.value}
+            node.options = [(_text(v), label, _text(v) in chosen)
+                            for v, label in self.form.options_for(f, scope)]
+        node.attrs = self.attrs(f)
+        if f.type == "datetime":
+            node.value = _date_input_value(f, node.value)
+        return node
+
+    def attrs(self, f: Field) -> dict:
+        attrs: dict[str, Any] = {}
+        if f.type in _TEXT_INPUTS:
+            if f.type == "textfield":
+                attrs["type"] = {"email": "email", "phone": "tel"}.get(f.validation_type or "", "text")
+            if f.min_length is not None:
+                attrs["minlength"] = f.min_length
+            if f.max_length is not None:
+                attrs["maxlength"] = f.max_length
+            if f.pattern and f.type == "textfield":
+                attrs["pattern"] = f.pattern
+        elif f.type == "number":
+            attrs["type"] = "number"
+            attrs["inputmode"] = "decimal"
+            if f.min is not None:
+                attrs["min"] = _text(f.min)
+            if f.max is not None:
+                attrs["max"] = _text(f.max)
+            if f.increment is not None:
+                attrs["step"] = _text(f.increment)
+            elif f.decimal_digits is not None:
+                attrs["step"] = "1" if f.decimal_digits == 0 else "0." + "0" * (f.decimal_digits - 1) + "1"
+            else:
+                attrs["step"] = "any"
+        elif f.type == "datetime":
+            attrs["type"] = {"date": "date", "time": "time", "datetime": "datetime-local"}[f.subtype or "date"]
+            if f.disallow_passed_dates and f.subtype in ("date", "datetime"):
+                attrs["min"] = self.today.isoformat() + ("T00:00" if f.subtype == "datetime" else "")
+        return attrs
+
+    def list_node(self, f: Field) -> Node:
+        """A dynamic list: its current items, editable in place (no add/remove without JS)."""
+        if self.values.post is not None:
+            items = _posted_items(self.values.post, f.name)
+        else:
+            stored = _get(self.context, f.path)
+            items = [i for i in stored if isinstance(i, Mapping)] if isinstance(stored, list) else []
+        node = Node(kind="list", name=f.name, label=f.label, description=f.description,
+                    html_id=html_id(f.name), error=self.errors.get(f.name))
+        for index, item in enumerate(items):
+            node.items.append(self.nodes(f.children, prefix=f"{f.name}[{index}].", item=item))
+        return node
+
+
+class _ItemValues:
+    """Values of one dynamic-list item: posted strings, or the stored item."""
+
+    def __init__(self, item: Mapping, post, name: str, f: Field):
+        self.item, self.post, self.name, self.f = item, post, name, f
+
+    def _raw(self):
+        found = _get(self.item, self.f.path)
+        return None if found is _MISSING else found
+
+    def single(self, f, name):
+        if self.post is not None and not (f.readonly or f.disabled):
+            return self.post.get(name, "")
+        return _text(self._raw())
+
+    def multi(self, f, name):
+        if self.post is not None and not (f.readonly or f.disabled):
+            return list(self.post.getlist(name))
+        raw = self._raw()
+        return [_text(v) for v in raw] if isinstance(raw, list) else []
+
+    def checked(self, f, name):
+        if self.post is not None and not (f.readonly or f.disabled):
+            return str(self.post.get(name, "")).lower() in ("on", "true", "1", "oui", "yes")
+        return self._raw() is True
+
+
+def _posted_items(post, name: str) -> list[dict]:
+    pattern = re.compile(re.escape(name) + r"\[(\d+)\]\.(.+)")
+    items: dict[int, dict] = {}
+    for key in post.keys():
+        match = pattern.fullmatch(key)
+        if match:
+            items.setdefault(int(match.group(1)), {})[match.group(2)] = post.get(key)
+    return [items[i] for i in sorted(items)]
+
+
+# Fields the page adds around the form's own inputs.
+RESERVED = frozenset({"csrf_token", "_version", "_action", "_business_key", "_variables"})
+
+
+def post_to_dict(post) -> dict:
+    """An HTML post as the engine's `from_strings` reader expects it: one string per field,
+    a list where the field was sent several times (checklist)."""
+    data: dict[str, Any] = {}
+    for key in post.keys():
+        if key in RESERVED:
+            continue
+        values = post.getlist(key)
+        data[key] = values if len(values) > 1 else values[0]
+    return data
+
+
+def multi_names(form: Form) -> set[str]:
+    return {f.name for f in form.fields if f.type in _MULTI}
+
+
+def post_for_form(form: Form, post) -> dict:
+    """`post_to_dict`, with checklist fields always lists (even with one box ticked)."""
+    data = post_to_dict(post)
+    for name in multi_names(form):
+        if name in post:
+            data[name] = post.getlist(name)
+    return data
+
+
+# -- markdown-ish display text ------------------------------------------------------------------
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+_LINK = re.compile(r"\[([^\]]+)\]\(((?:https?://|mailto:|/)[^)\s]+)\)")
+_BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
+_ITALIC = re.compile(r"(?<![*\w])\*(?!\s)(.+?)(?<!\s)\*(?![*\w])|(?<![_\w])_(?!\s)(.+?)(?<!\s)_(?![_\w])")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _inline(text: str, context: Mapping) -> str:
+    """Escape first, then add the few inline marks form-js text commonly uses."""
+    def substitute(match):
+        found = _get(context, match.group(1).split("."))
+        return "" if found is _MISSING or found is None else _text(found)
+
+    out = str(escape(_TEMPLATE.sub(substitute, text)))
+    out = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", out)
+    out = _LINK.sub(lambda m: f'<a href="{m.group(2)}" rel="noopener noreferrer">{m.group(1)}</a>', out)
+    out = _BOLD.sub(lambda m: f"<strong>{m.group(1) or m.group(2)}</strong>", out)
+    out = _ITALIC.sub(lambda m: f"<em>{m.group(1) or m.group(2)}</em>", out)
+    return out
+
+
+def markdown_text(text: str, context: Mapping | None = None) -> Markup:
+    """Headings, paragraphs, bullet/numbered lists, bold, italics, code and http(s) links;
+    everything else is escaped text. `{{ variable }}` shows a task variable."""
+    context = context or {}
+    html: list[str] = []
+    paragraph: list[str] = []
+    list_tag: str | None = None
+
+    def flush_paragraph():
+        if paragraph:
+            html.append("<p>" + "<br>".join(paragraph) + "</p>")
+            paragraph.clear()
+
+    def close_list():
+        nonlocal list_tag
+        if list_tag:
+            html.append(f"</{list_tag}>")
+            list_tag = None
+
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        heading = re.match(r"(#{1,6})\s+(.*)", line)
+        bullet = re.match(r"[-*+]\s+(.*)", line)
+        numbered = re.match(r"\d+[.)]\s+(.*)", line)
+        if not line:
+            flush_paragraph()
+            close_list()
+        elif heading:
+            flush_paragraph()
+            close_list()
+            level = min(len(heading.group(1)) + 2, 6)
+            html.append(f'<h{level} class="fr-h{max(level, 4)}">{_inline(heading.group(2), context)}</h{level}>')
+        elif bullet or numbered:
+            flush_paragraph()
+            tag = "ul" if bullet else "ol"
+            if list_tag != tag:
+                close_list()
+                html.append(f"<{tag}>")
+                list_tag = tag
+            html.append(f"<li>{_inline((bullet or numbered).group(1), context)}</li>")
+        else:
+            close_list()
+            paragraph.append(_inline(line, context))
+    flush_paragraph()
+    close_list()
+    return Markup("".join(html))

@@ -1,0 +1,173 @@
+"""Dates and deadlines as ARS staff read them: French words, the ARS's own time zone.
+
+Instants are stored in UTC; a deadline "by the end of 1 March" is stored as 2 March 0:00
+local time, which is shown as "avant le mardi 2 mars 2027 à 0 h" so nobody reads it as a
+day late. Everything is written by hand (no locale), like `engine.legal_calendar`.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+
+from engine.clock import ensure_utc
+from engine.legal_calendar import LegalCalendarError, compute_deadline, french_date
+
+_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
+           "septembre", "octobre", "novembre", "décembre")
+
+STATE_LABELS = {
+    "running": ("En cours", "info"),
+    "waiting": ("En attente", "info"),
+    "completed": ("Terminée", "success"),
+    "terminated": ("Arrêtée", "warning"),
+    "incident": ("Incident", "error"),
+    "open": ("À faire", "info"),
+    "cancelled": ("Annulée", "warning"),
+    "fired": ("Déclenchée", "success"),
+}
+
+ACTION_LABELS = {
+    "started": "Démarrage",
+    "claimed": "Prise en charge",
+    "unclaimed": "Tâche relâchée",
+    "completed": "Tâche terminée",
+    "task_cancelled": "Tâche annulée",
+    "timer_fired": "Échéance atteinte",
+    "message": "Message reçu",
+    "terminated": "Arrêt",
+    "retried": "Relance après incident",
+    "incident": "Incident",
+}
+
+
+def _runtime():
+    from . import get_runtime
+    return get_runtime()
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(_runtime().settings.timezone)
+
+
+def as_datetime(value) -> datetime | None:
+    """Aware UTC datetime from a datetime or an ISO string (what `rt.show` returns)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return ensure_utc(value)
+
+
+def local(value) -> datetime | None:
+    moment = as_datetime(value)
+    return moment.astimezone(zone()) if moment else None
+
+
+def _clock(moment: datetime) -> str:
+    return f"{moment.hour} h" if moment.minute == 0 else f"{moment.hour} h {moment.minute:02d}"
+
+
+def fr_datetime(value) -> str:
+    """`lundi 1er mars 2027 à 9 h 05` (ARS time)."""
+    moment = local(value)
+    if moment is None:
+        return "—"
+    return f"{french_date(moment.date())} à {_clock(moment)}"
+
+
+def fr_due(value) -> str:
+    """A due instant; midnight means "by the end of the previous day"."""
+    moment = local(value)
+    if moment is None:
+        return "Sans échéance"
+    if moment.time() == time(0):
+        return f"avant le {french_date(moment.date())} à 0 h"
+    return fr_datetime(moment)
+
+
+def fr_short(value) -> str:
+    """`1er mars 2027 à 9 h 05` for tables (no weekday)."""
+    moment = local(value)
+    if moment is None:
+        return "—"
+    day = "1er" if moment.day == 1 else str(moment.day)
+    text = f"{day} {_MONTHS[moment.month - 1]} {moment.year}"
+    if moment.time() == time(0):
+        return f"avant le {text} à 0 h"
+    return f"{text} à {_clock(moment)}"
+
+
+def fr_date(value) -> str:
+    moment = local(value)
+    return french_date(moment.date()) if moment else "—"
+
+
+def iso(value) -> str:
+    moment = as_datetime(value)
+    return moment.isoformat() if moment else ""
+
+
+def due_status(value, now: datetime | None = None) -> str | None:
+    """"overdue" once the instant has passed, "soon" within ARSFLOW_DUE_SOON_DAYS."""
+    moment = as_datetime(value)
+    if moment is None:
+        return None
+    now = ensure_utc(now or _runtime().now())
+    if moment <= now:
+        return "overdue"
+    if moment <= now + timedelta(days=current_app.config["ARSFLOW_DUE_SOON_DAYS"]):
+        return "soon"
+    return None
+
+
+def end_of_week(now: datetime) -> datetime:
+    """Next Monday 0:00 in the ARS zone, as UTC: "due this week" means before it."""
+    today = ensure_utc(now).astimezone(zone()).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    return datetime.combine(monday, time(0), tzinfo=zone()).astimezone(ZoneInfo("UTC"))
+
+
+def legal_explanation(properties: dict | None, variables: dict | None, default_territory: str | None):
+    """(explanation lines, error message) when the task names `deadline_start` and
+    `deadline_delay`; (None, None) when it does not."""
+    properties = properties or {}
+    start, delay = properties.get("deadline_start"), properties.get("deadline_delay")
+    if not start or not delay:
+        return None, None
+    territory = (variables or {}).get("territory") or properties.get("territory") or default_territory
+    try:
+        deadline = compute_deadline(str(start), str(delay), str(territory) if territory else None)
+    except (LegalCalendarError, ValueError) as err:
+        return None, f"Délai légal non calculable : {err}"
+    return deadline.explanation().splitlines(), None
+
+
+def pretty_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
+
+
+def compact_json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def state_label(state: str | None) -> tuple[str, str]:
+    return STATE_LABELS.get(state or "", (state or "—", "info"))
+
+
+def action_label(action: str | None) -> str:
+    return ACTION_LABELS.get(action or "", action or "—")
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.filters.update({
+        "fr_datetime": fr_datetime, "fr_due": fr_due, "fr_short": fr_short, "fr_date": fr_date,
+        "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
+        "action_label": action_label,
+    })
+    app.jinja_env.globals.update({"due_status": due_status, "state_label": state_label})
