@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from . import forms as forms_module
@@ -81,6 +81,7 @@ class DefinitionStore:
     def __init__(self):
         self._specs: dict[int, tuple] = {}
         self._forms: dict[int, forms_module.Form] = {}
+        self._definitions: dict[int, ProcessDefinition] = {}
         self._lock = threading.Lock()
 
     # -- linting and deployment ----------------------------------------------------------
@@ -235,11 +236,23 @@ class DefinitionStore:
             self._forms[form_definition_id] = form
         return form
 
+    def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
+        """Definition rows never change once deployed: cached by id, detached."""
+        cached = self._definitions.get(definition_id)
+        if cached is None:
+            cached = session.get(ProcessDefinition, definition_id)
+            if cached is None:
+                raise NotFound(f"définition {definition_id} introuvable")
+            session.expunge(cached)
+            with self._lock:
+                self._definitions[definition_id] = cached
+        return cached
+
     def latest_process(self, session: Session, key: str) -> ProcessDefinition:
-        row = _latest(session, ProcessDefinition, key)
-        if row is None:
+        definition_id = session.connection().execute(_LATEST_PROCESS_ID, {"key": key}).scalar()
+        if definition_id is None:
             raise NotFound(f"aucune procédure déployée avec la clé {key!r}")
-        return row
+        return self.definition(session, definition_id)
 
     def form_ids(self, session: Session, refs: set[tuple[str, str, str | None, int]]) -> dict:
         """(formRef, binding, version, deployment id) → form definition id, in one query."""
@@ -260,6 +273,11 @@ class DefinitionStore:
             if candidates:
                 resolved[ref] = max(candidates, key=lambda r: r.version).id
         return resolved
+
+
+_PD = ProcessDefinition.__table__
+_LATEST_PROCESS_ID = (select(_PD.c.id).where(_PD.c.key == bindparam("key"))
+                      .order_by(_PD.c.version.desc()).limit(1))
 
 
 def _process_name(data: bytes, file: str, key: str) -> str | None:

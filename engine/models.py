@@ -110,8 +110,6 @@ class Instance(Base):
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
 
-    __mapper_args__ = {"version_id_col": lock_version}
-
 
 class HumanTask(Base):
     __tablename__ = "human_tasks"
@@ -196,9 +194,73 @@ class User(Base):
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # immediate | digest | none (see engine.notifications): how the person wants to be told.
+    notification_preference: Mapped[str] = mapped_column(String(16), default="immediate",
+                                                         server_default="immediate")
 
 
 class UserGroup(Base):
     __tablename__ = "user_groups"
     login: Mapped[str] = mapped_column(ForeignKey("users.login"), primary_key=True)
     group: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
+# -- notifications (engine.notifications, engine.digest) ---------------------------------------
+class Notification(Base):
+    """What the engine had to tell, when, about which instance/task (one row per event)."""
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # notification|reminder|escalation|digest
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+
+
+class OutboxMessage(Base):
+    """One recipient of one notification, and what became of the email: the delivery step
+    sends it after the operation committed, retrying with back-off."""
+    __tablename__ = "notification_outbox"
+    __table_args__ = (Index("ix_notification_outbox_status_next", "status", "next_attempt_at"),
+                      Index("ix_notification_outbox_login_status", "login", "status"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    login: Mapped[str] = mapped_column(String(128))
+    email: Mapped[str | None] = mapped_column(String(255))
+    # pending|sending|sent|failed (email) — digest|digested (digest-only users) — skipped
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class TaskNotice(Base):
+    """A reminder or escalation drawn as task properties was issued: once per (task, kind)."""
+    __tablename__ = "task_notices"
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # reminder|escalation
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    status: Mapped[str] = mapped_column(String(16))  # done|invalid
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    at: Mapped[datetime]
+
+
+class DigestRun(Base):
+    """The daily digest of one person for one local day was composed (sent or empty)."""
+    __tablename__ = "digest_runs"
+    login: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, ARS time zone
+    status: Mapped[str] = mapped_column(String(16))  # queued|empty
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("notification_outbox.id"))
+    at: Mapped[datetime]

@@ -19,9 +19,8 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from .bpmn_parser import ArsMessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -31,7 +30,7 @@ from .durations import DurationError, add_duration, is_duration, parse_instant
 from .errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
 from .forms import FormValidationError
 from .models import (AuditEntry, HumanTask, Instance, MessageSubscription, ProcessDefinition, TaskCandidate,
-                     Timer)
+                     Timer, User, UserGroup)
 from .scripting import ArsScriptEngine, ScriptContext, build_environment
 from .serialization import WorkflowSerializer
 from .services import ServiceRegistry, default_registry
@@ -39,6 +38,33 @@ from .timer_events import ClockedTimerMixin
 from . import users as users_module
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
+
+# Hot-path statements, built once: building SQLAlchemy constructs per call cost more than
+# the SQL itself. They run on the session's connection (Core), not through the ORM.
+_INSTANCES, _TASKS = Instance.__table__, HumanTask.__table__
+_INSTANCE_COLUMNS = ("definition_id", "process_key", "business_key", "initiator", "territory", "state",
+                     "incident", "variables", "workflow", "projection", "created_at", "updated_at", "ended_at")
+Q_ACTOR = (select(User.__table__.c.login, UserGroup.__table__.c.group)
+           .outerjoin(UserGroup.__table__, UserGroup.__table__.c.login == User.__table__.c.login)
+           .where(User.__table__.c.login == bindparam("login"), User.__table__.c.active.is_(True)))
+Q_TASK = select(_TASKS).where(_TASKS.c.id == bindparam("id"))
+Q_INSTANCE = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("id"))
+S_INSERT_INSTANCE = _INSTANCES.insert().returning(_INSTANCES.c.id)
+S_UPDATE_INSTANCE = (_INSTANCES.update()
+                     .where(_INSTANCES.c.id == bindparam("b_id"), _INSTANCES.c.lock_version == bindparam("b_lock"))
+                     .values(lock_version=bindparam("b_new_lock"), **{c: bindparam(c) for c in _INSTANCE_COLUMNS}))
+_TIMERS, _SUBSCRIPTIONS = Timer.__table__, MessageSubscription.__table__
+S_CANCEL_TASKS = (_TASKS.update().where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
+                  .values(state=CANCELLED))
+S_FIRE_TIMERS = (_TIMERS.update().where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
+                 .values(status="fired", fired_at=bindparam("fired_at")))
+S_CANCEL_TIMERS = (_TIMERS.update().where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
+                   .values(status="cancelled"))
+S_CLOSE_SUBSCRIPTIONS = (_SUBSCRIPTIONS.update().where(_SUBSCRIPTIONS.c.id.in_(bindparam("ids", expanding=True)))
+                         .values(status="closed"))
+S_COMPLETE_TASK = (_TASKS.update().where(_TASKS.c.id == bindparam("b_id"))
+                   .values(state=COMPLETED, completed_at=bindparam("completed_at"),
+                           completed_by=bindparam("completed_by")))
 
 
 @dataclass
@@ -91,10 +117,13 @@ class Runtime:
         return self.clock.now()
 
     def actor(self, session: Session, login: str | None) -> Actor:
+        """The user and their groups in one query (this runs on every operation)."""
         if login is None:
             return SYSTEM
-        users_module.get_user(session, login)
-        return Actor(login, frozenset(users_module.groups_of(session, login)))
+        rows = session.connection().execute(Q_ACTOR, {"login": login}).all()
+        if not rows:
+            raise NotFound(f"utilisateur {login!r} inconnu")
+        return Actor(login, frozenset(r.group for r in rows if r.group))
 
     def _script_engine(self, instance: Instance | None = None) -> ArsScriptEngine:
         return ArsScriptEngine(self.script_context, self.environment, self.services,
@@ -102,20 +131,18 @@ class Runtime:
                                business_key=instance.business_key if instance else None)
 
     def _load(self, session: Session, instance: Instance, definition: ProcessDefinition | None = None):
-        definition = definition or session.get(ProcessDefinition, instance.definition_id)
+        definition = definition or self.definitions.definition(session, instance.definition_id)
         spec, subs = self.definitions.spec_for(session, definition)
         workflow = self.serializer.loads(instance.workflow, spec, subs)
         workflow.script_engine = self._script_engine(instance)
         return workflow
 
     def _instance(self, session: Session, instance_id, lock: bool = False) -> Instance:
-        query = select(Instance).where(Instance.id == int(instance_id))
-        if lock and self.db.is_postgres:
-            query = query.with_for_update()
-        instance = session.scalars(query).first()
-        if instance is None:
+        query = Q_INSTANCE.with_for_update() if lock and self.db.is_postgres else Q_INSTANCE
+        row = session.connection().execute(query, {"id": int(instance_id)}).first()
+        if row is None:
             raise NotFound(f"instance {instance_id} introuvable")
-        return instance
+        return Instance(**row._mapping)  # detached: _persist writes it with a version-checked UPDATE
 
     # -- start ---------------------------------------------------------------------------
     def start(self, process_key: str, data: dict | None = None, business_key: str | None = None,
@@ -143,7 +170,6 @@ class Runtime:
             audit = [self._audit(None, who, "started", details={"data": _json_safe(data),
                                                                  "version": definition.version}, now=now)]
             incident = self._advance(workflow)
-            session.add(instance)
             self._persist(session, instance, workflow, audit, incident=incident, now=now, new=True)
             return self._summary(instance)
 
@@ -234,6 +260,8 @@ class Runtime:
                 raise Conflict(f"{len(candidates)} instances attendent le message {name!r} : précisez la corrélation",
                                instances=[i.id for i in candidates])
             instance = candidates[0]
+            for other in candidates:
+                session.expunge(other)
             workflow = self._load(session, instance)
             now = self.now()
             audit = [self._audit(None, who, "message", details={"message": name, "data": _json_safe(data or {})},
@@ -309,12 +337,11 @@ class Runtime:
     def fire_instance_timers(self, instance_id: int) -> int:
         """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
         with self.db.transaction() as session:
-            query = select(Instance).where(Instance.id == instance_id)
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            instance = session.scalars(query).first()
-            if instance is None or instance.state in ("completed", "terminated", "incident"):
+            query = Q_INSTANCE.with_for_update(skip_locked=True) if self.db.is_postgres else Q_INSTANCE
+            row = session.connection().execute(query, {"id": instance_id}).first()
+            if row is None or row.state in ("completed", "terminated", "incident"):
                 return 0
+            instance = Instance(**row._mapping)
             now = self.now()
             due = [tid for tid, info in (instance.projection.get("timers") or {}).items()
                    if parse_instant(info["due"]) <= now]
@@ -343,7 +370,7 @@ class Runtime:
             for instance_id in ids:
                 try:
                     count = self.fire_instance_timers(instance_id)
-                except (StaleDataError, Conflict):
+                except Conflict:
                     count = 0  # another worker fired it first
                 fired += count
                 progressed += count
@@ -422,10 +449,8 @@ class Runtime:
     # -- internals -----------------------------------------------------------------------
     def _task_for(self, session: Session, task_id: str, who: Actor, lock: bool = False,
                   any_state: bool = False) -> HumanTask:
-        query = select(HumanTask).where(HumanTask.id == str(task_id))
-        if lock and self.db.is_postgres:
-            query = query.with_for_update()
-        task = session.scalars(query).first()
+        query = Q_TASK.with_for_update() if lock and self.db.is_postgres else Q_TASK
+        task = session.connection().execute(query, {"id": str(task_id)}).first()
         if task is None:
             raise NotFound(f"tâche {task_id} introuvable")
         if not who.is_system and task.assignee != who.login and not self._is_candidate(task, who, session):
@@ -495,33 +520,29 @@ class Runtime:
             human_now, timers_now, messages_now = {}, {}, {}
         instance.projection = {"human": sorted(human_now), "timers": {k: {"due": v["due"]} for k, v in timers_now.items()},
                                "messages": sorted(messages_now)}
-        try:
-            session.flush()  # INSERT or version-checked UPDATE of the instance
-        except StaleDataError as err:
-            raise Conflict("l'instance a été modifiée en même temps par une autre opération : réessayez",
-                           instance_id=instance.id) from err
+        self._write_instance(session, instance, new)
 
         # Human tasks.
         old_human = set(before.get("human") or [])
         gone = old_human - set(human_now)
         completed = completed or {}
+        conn = session.connection()
         for task_id, login in completed.items():
             if task_id in gone:
-                session.execute(update(HumanTask).where(HumanTask.id == task_id)
-                                .values(state=COMPLETED, completed_at=now, completed_by=login))
+                conn.execute(S_COMPLETE_TASK, {"b_id": task_id, "completed_at": now, "completed_by": login})
         cancelled = gone - set(completed)
         if cancelled:
-            session.execute(update(HumanTask).where(HumanTask.id.in_(sorted(cancelled))).values(state=CANCELLED))
+            conn.execute(S_CANCEL_TASKS, {"ids": sorted(cancelled)})
             for task_id in sorted(cancelled):
                 audit.append({"instance_id": instance.id, "task_id": task_id, "at": now, "actor": None,
                               "action": "task_cancelled", "element_id": None, "details": {}})
         new_rows = [dict(row, instance_id=instance.id) for tid, row in human_now.items() if tid not in old_human]
         if new_rows:
-            session.execute(insert(HumanTask), new_rows)
+            conn.execute(HumanTask.__table__.insert(), new_rows)
             candidates = [{"task_id": r["id"], "kind": "group", "name": g} for r in new_rows for g in r["candidate_groups"]]
             candidates += [{"task_id": r["id"], "kind": "user", "name": u} for r in new_rows for u in r["candidate_users"]]
             if candidates:
-                session.execute(insert(TaskCandidate), candidates)
+                conn.execute(TaskCandidate.__table__.insert(), candidates)
 
         # Timers.
         old_timers = before.get("timers") or {}
@@ -532,14 +553,14 @@ class Runtime:
                 (fired_ids if state_of == TaskState.COMPLETED or finished is False and state_of is None and
                  parse_instant(old_timers[timer_id]["due"]) <= now else cancelled_ids).append(timer_id)
         if fired_ids:
-            session.execute(update(Timer).where(Timer.id.in_(fired_ids)).values(status="fired", fired_at=now))
+            conn.execute(S_FIRE_TIMERS, {"ids": fired_ids, "fired_at": now})
         if cancelled_ids:
-            session.execute(update(Timer).where(Timer.id.in_(cancelled_ids)).values(status="cancelled"))
+            conn.execute(S_CANCEL_TIMERS, {"ids": cancelled_ids})
         new_timers = [dict(id=tid, instance_id=instance.id, element_id=info["element_id"], name=info["name"],
                            kind=info["kind"], due_at=parse_instant(info["due"]), status="waiting", fired_at=None)
                       for tid, info in timers_now.items() if tid not in old_timers]
         if new_timers:
-            session.execute(insert(Timer), new_timers)
+            conn.execute(Timer.__table__.insert(), new_timers)
         for tid, info in timers_now.items():  # cycles move their next occurrence
             if tid in old_timers and old_timers[tid]["due"] != info["due"]:
                 session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"])))
@@ -555,13 +576,12 @@ class Runtime:
         old_messages = set(before.get("messages") or [])
         gone_messages = old_messages - set(messages_now)
         if gone_messages:
-            session.execute(update(MessageSubscription).where(MessageSubscription.id.in_(sorted(gone_messages)))
-                            .values(status="closed"))
+            conn.execute(S_CLOSE_SUBSCRIPTIONS, {"ids": sorted(gone_messages)})
         new_messages = [dict(id=mid, instance_id=instance.id, element_id=info["element_id"],
                              message_name=info["name"], status="waiting")
                         for mid, info in messages_now.items() if mid not in old_messages]
         if new_messages:
-            session.execute(insert(MessageSubscription), new_messages)
+            conn.execute(MessageSubscription.__table__.insert(), new_messages)
 
         # Notifications from service tasks, then the audit trail, in one statement.
         for effect in engine.effects:
@@ -575,8 +595,23 @@ class Runtime:
         for entry in audit:
             entry["instance_id"] = entry.get("instance_id") or instance.id
         if audit:
-            session.execute(insert(AuditEntry), audit)
+            conn.execute(AuditEntry.__table__.insert(), audit)
         return len(fired_ids)
+
+    def _write_instance(self, session: Session, instance: Instance, new: bool) -> None:
+        """INSERT, or UPDATE only if nobody changed the row since it was read (optimistic lock)."""
+        values = {c: getattr(instance, c) for c in _INSTANCE_COLUMNS}
+        conn = session.connection()
+        if new:
+            instance.lock_version = 1
+            instance.id = conn.execute(S_INSERT_INSTANCE, dict(values, lock_version=1)).scalar_one()
+            return
+        result = conn.execute(S_UPDATE_INSTANCE, dict(values, b_id=instance.id, b_lock=instance.lock_version,
+                                                      b_new_lock=instance.lock_version + 1))
+        if result.rowcount != 1:
+            raise Conflict("l'instance a été modifiée en même temps par une autre opération : réessayez",
+                           instance_id=instance.id)
+        instance.lock_version += 1
 
     def _project(self, workflow: BpmnWorkflow, instance: Instance, session: Session, now):
         """What the workflow awaits now: human tasks (with their evaluated Camunda attributes),
@@ -585,7 +620,11 @@ class Runtime:
         human, timers, messages = {}, {}, {}
         incident = None
         form_refs = {}
-        for task in workflow.get_tasks(state=TaskState.READY):
+        waiting_tasks = []
+        for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+            if task.state == TaskState.WAITING:
+                waiting_tasks.append(task)
+                continue
             if not task.task_spec.manual:
                 continue
             tid = str(task.id)
@@ -610,7 +649,7 @@ class Runtime:
                     incident = {"element_id": human[tid]["element_id"],
                                 "message": f"formulaire {ref[0]!r} introuvable (camunda:formRef)"}
                     human.pop(tid)
-        for task in workflow.get_tasks(state=TaskState.WAITING):
+        for task in waiting_tasks:
             definition = getattr(task.task_spec, "event_definition", None)
             if isinstance(definition, ClockedTimerMixin):
                 due = definition.due_at(task)

@@ -1,0 +1,256 @@
+"""Benchmark of the engine on the shared diagram ../shared/bench/flow.bpmn, beside the raw
+SpiffWorkflow engine measured in the same run. Figures are printed, never asserted.
+
+    python bench/bench_engine.py [--n 300] [--postgres URL] [--timers 10000] [--waiting 100000]
+
+Measures, for SQLite (file, WAL) and PostgreSQL when given:
+- start: create + run to `review` + commit, per second, and SQL statements per start;
+- complete: complete `review`, run to `approve`, commit, per second, and statements;
+- timer sweep: N due timers fired (timers per second);
+- the next-due-timer query with M waiting timers (ms);
+- peak memory (max RSS).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import event, insert, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+FLOW = ROOT.parent / "shared" / "bench" / "flow.bpmn"
+
+from engine.clock import FixedClock  # noqa: E402
+from engine.config import Settings  # noqa: E402
+from engine.db import Database  # noqa: E402
+from engine.migrate import upgrade  # noqa: E402
+from engine.models import Instance, Timer  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+from engine import users  # noqa: E402
+
+
+def raw_engine(n: int) -> dict:
+    """Stock SpiffWorkflow 3.2: what SpiffArena's peers measured (timer written "P3D")."""
+    from SpiffWorkflow.bpmn import BpmnWorkflow
+    from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+    from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
+    from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+    from SpiffWorkflow.camunda.parser import CamundaParser
+    from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
+    from SpiffWorkflow.task import TaskState
+
+    xml = FLOW.read_text().replace(">P3D<", '>"P3D"<')
+    parser = CamundaParser()
+    parser.add_bpmn_str(xml.encode(), "flow.bpmn")
+    spec, subs = parser.get_spec("bench_flow"), parser.get_subprocess_specs("bench_flow")
+    config = dict(CAMUNDA_CONFIG)
+    config[ServiceTask] = BpmnTaskSpecConverter
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+    t0 = time.perf_counter()
+    states = []
+    for _ in range(n):
+        wf = BpmnWorkflow(spec, subs)
+        wf.do_engine_steps()
+        states.append(serializer.serialize_json(wf))
+    start_rate = n / (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    for state in states:
+        wf = serializer.deserialize_json(state)
+        [task] = wf.get_tasks(state=TaskState.READY, manual=True)
+        task.run()
+        wf.do_engine_steps()
+        serializer.serialize_json(wf)
+    complete_rate = n / (time.perf_counter() - t0)
+    return {"start_per_s": start_rate, "complete_per_s": complete_rate}
+
+
+class StatementCounter:
+    def __init__(self, engine):
+        self.count = 0
+        self.commits = 0
+        event.listen(engine, "before_cursor_execute", self._on_execute)
+        event.listen(engine, "commit", self._on_commit)
+
+    def _on_execute(self, *args, **kwargs):
+        self.count += 1
+
+    def _on_commit(self, *args, **kwargs):
+        self.commits += 1
+
+    def reset(self):
+        self.count = self.commits = 0
+
+
+def make_runtime(url: str, clock) -> Runtime:
+    db = Database(url)
+    upgrade(db.engine)
+    rt = Runtime(db, Settings(database_url=url), clock=clock)
+    with db.transaction() as s:
+        users.add_user(s, "bench", ["staff"], now=clock.now())
+        rt.definitions.deploy(s, [("flow.bpmn", FLOW.read_bytes())], now=clock.now())
+    return rt
+
+
+def arsflow_engine(url: str, n: int) -> dict:
+    clock = FixedClock("2026-11-30T09:00:00+00:00")
+    rt = make_runtime(url, clock)
+    counter = StatementCounter(rt.db.engine)
+    rt.start("bench_flow", actor="bench")  # warm the spec cache and the sandbox
+
+    counter.reset()
+    t0 = time.perf_counter()
+    ids = [rt.start("bench_flow", actor="bench")["instance_id"] for _ in range(n)]
+    start_rate = n / (time.perf_counter() - t0)
+    start_sql, start_commits = counter.count / n, counter.commits / n
+
+    with rt.db.read() as s:
+        task_ids = [row[0] for row in s.execute(text(
+            "SELECT id FROM human_tasks WHERE element_id = 'review' AND state = 'open' ORDER BY instance_id"))]
+    task_ids = task_ids[-n:]
+    counter.reset()
+    t0 = time.perf_counter()
+    for task_id in task_ids:
+        rt.complete(task_id)  # flow.bpmn names no candidates: completed as the system actor
+    complete_rate = n / (time.perf_counter() - t0)
+    complete_sql, complete_commits = counter.count / n, counter.commits / n
+
+    # Timer fire: the rest of the instances' P3D timers, one operation each.
+    more = [rt.start("bench_flow", actor="bench")["instance_id"] for _ in range(n)]
+    clock.advance(days=3)
+    counter.reset()
+    t0 = time.perf_counter()
+    fired = rt.tick()
+    fire_rate = fired / (time.perf_counter() - t0)
+    fire_sql = counter.count / max(fired, 1)
+    rt.db.dispose()
+    del ids, more
+    return {"start_per_s": start_rate, "start_sql": start_sql, "start_commits": start_commits,
+            "complete_per_s": complete_rate, "complete_sql": complete_sql, "complete_commits": complete_commits,
+            "timer_fire_per_s": fire_rate, "timer_fire_sql": fire_sql, "timers_fired": fired}
+
+
+def timer_scale(url: str, due: int, waiting: int) -> dict:
+    """`due` timers due now among `waiting` future ones: sweep rate and next-due query time."""
+    clock = FixedClock("2026-11-30T09:00:00+00:00")
+    rt = make_runtime(url, clock)
+    for _ in range(due):
+        rt.start("bench_flow", actor="bench")
+    # Filler: waiting timers of other (synthetic) instances, far in the future.
+    with rt.db.transaction() as s:
+        definition_id = s.execute(text("SELECT id FROM process_definitions LIMIT 1")).scalar()
+        now = clock.now()
+        batch = 5000
+        for offset in range(0, waiting, batch):
+            rows = [{"definition_id": definition_id, "process_key": "filler", "state": "waiting", "workflow": "{}",
+                     "variables": {}, "projection": {}, "lock_version": 1, "created_at": now, "updated_at": now}
+                    for _ in range(min(batch, waiting - offset))]
+            s.execute(insert(Instance), rows)
+        ids = [r[0] for r in s.execute(text("SELECT id FROM instances WHERE process_key = 'filler'"))]
+        for offset in range(0, len(ids), batch):
+            s.execute(insert(Timer), [{"id": str(uuid.uuid4()), "instance_id": i, "element_id": "x", "name": "x",
+                                       "kind": "date", "due_at": now + timedelta(days=30 + (i % 300)),
+                                       "status": "waiting", "fired_at": None} for i in ids[offset:offset + batch]])
+    if rt.db.is_postgres:
+        with rt.db.engine.begin() as c:
+            c.execute(text("ANALYZE"))
+    samples = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        rt.next_due()
+        samples.append((time.perf_counter() - t0) * 1000)
+    next_due_ms = statistics.median(samples)
+    clock.advance(days=3)
+    t0 = time.perf_counter()
+    fired = rt.tick()
+    rate = fired / (time.perf_counter() - t0)
+    rt.db.dispose()
+    return {"due": due, "waiting": waiting, "fired": fired, "sweep_timers_per_s": rate, "next_due_query_ms": next_due_ms}
+
+
+def fresh_postgres(url: str) -> tuple[str, callable]:
+    from sqlalchemy import create_engine
+    schema = "bench_" + uuid.uuid4().hex[:8]
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in url else "?"
+
+    def drop():
+        with admin.connect() as c:
+            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--postgres", default=os.environ.get("ARSFLOW_TEST_POSTGRES_URL"))
+    ap.add_argument("--timers", type=int, default=10000)
+    ap.add_argument("--waiting", type=int, default=100000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    results = {"raw": median_of([raw_engine(args.n) for _ in range(args.runs)])}
+    backends = [("sqlite", None)] + ([("postgresql", args.postgres)] if args.postgres else [])
+    for name, url in backends:
+        runs = []
+        for _ in range(args.runs):
+            if name == "sqlite":
+                tmp = tempfile.mkdtemp()
+                runs.append(arsflow_engine(f"sqlite:///{tmp}/bench.db", args.n))
+            else:
+                pg, drop = fresh_postgres(url)
+                try:
+                    runs.append(arsflow_engine(pg, args.n))
+                finally:
+                    drop()
+        results[name] = median_of(runs)
+        if name == "sqlite":
+            tmp = tempfile.mkdtemp()
+            results[name + "_timers"] = timer_scale(f"sqlite:///{tmp}/timers.db", args.timers, args.waiting)
+        else:
+            pg, drop = fresh_postgres(url)
+            try:
+                results[name + "_timers"] = timer_scale(pg, args.timers, args.waiting)
+            finally:
+                drop()
+    results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    raw = results["raw"]
+    print(f"raw SpiffWorkflow 3.2 (in memory + JSON): start {raw['start_per_s']:.0f}/s, "
+          f"complete {raw['complete_per_s']:.0f}/s")
+    for name, _ in backends:
+        r = results[name]
+        t = results[name + "_timers"]
+        print(f"arsflow on {name}: start {r['start_per_s']:.0f}/s ({r['start_per_s'] / raw['start_per_s']:.2f}x raw, "
+              f"{r['start_sql']:.1f} SQL, {r['start_commits']:.0f} commit); "
+              f"complete {r['complete_per_s']:.0f}/s ({r['complete_per_s'] / raw['complete_per_s']:.2f}x raw, "
+              f"{r['complete_sql']:.1f} SQL, {r['complete_commits']:.0f} commit); "
+              f"timer fire {r['timer_fire_per_s']:.0f}/s ({r['timer_fire_sql']:.1f} SQL per instance)")
+        print(f"  {t['due']} due timers among {t['waiting']} waiting: swept at {t['sweep_timers_per_s']:.0f}/s; "
+              f"next-due query {t['next_due_query_ms']:.2f} ms")
+    print(f"peak memory (max RSS): {results['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
