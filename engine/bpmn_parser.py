@@ -10,7 +10,9 @@ from __future__ import annotations
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.control import BpmnStartTask
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
+from SpiffWorkflow.task import TaskState
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
@@ -128,6 +130,24 @@ class HandlerServiceTask(ServiceTask):
 
     def _execute(self, task):
         return task.workflow.script_engine.run_service(task)
+
+
+def _trigger_event_subprocess(self, my_task, spec_name):
+    """SpiffWorkflow 3.2's BpmnStartTask.trigger_wf adds a message-started event subprocess to
+    `Start.outputs` of the *shared, cached* spec the first time it fires: every instance
+    created afterwards starts that subprocess at once and never completes. Wire the inputs
+    once and leave `Start.outputs` as parsed."""
+    spec = self._wf_spec.task_specs.get(spec_name)
+    if self not in spec.inputs:
+        spec._connect_notify(self)
+        spec.connect(self._wf_spec.end)
+    child = my_task._add_child(spec, TaskState.FUTURE)
+    child.triggered = True
+    child.task_spec._update(child)
+    return child.id
+
+
+BpmnStartTask.trigger_wf = _trigger_event_subprocess
 
 
 def _with(mixins, parser_cls):

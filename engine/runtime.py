@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -549,9 +549,12 @@ class Runtime:
         fired_ids, cancelled_ids = [], []
         for timer_id in old_timers:
             if timer_id not in timers_now:
+                # Fired: its task went on (or was pruned) once due; otherwise the flow left it behind
+                # (the host task completed, a message won the event-based gateway, terminate).
                 state_of = _task_state(workflow, timer_id)
-                (fired_ids if state_of == TaskState.COMPLETED or finished is False and state_of is None and
-                 parse_instant(old_timers[timer_id]["due"]) <= now else cancelled_ids).append(timer_id)
+                due_passed = parse_instant(old_timers[timer_id]["due"]) <= now
+                went_on = state_of in (TaskState.COMPLETED, None) and state != "terminated"
+                (fired_ids if went_on and due_passed else cancelled_ids).append(timer_id)
         if fired_ids:
             conn.execute(S_FIRE_TIMERS, {"ids": fired_ids, "fired_at": now})
         if cancelled_ids:
@@ -651,16 +654,27 @@ class Runtime:
                     human.pop(tid)
         for task in waiting_tasks:
             definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, ClockedTimerMixin):
-                due = definition.due_at(task)
-                if due is not None:
-                    kind = {"ArsTimeDateEventDefinition": "date", "ArsDurationTimerEventDefinition": "duration",
-                            "ArsCycleTimerEventDefinition": "cycle"}[type(definition).__name__]
-                    timers[str(task.id)] = {"due": due.isoformat(), "kind": kind,
-                                            "element_id": task.task_spec.bpmn_id,
-                                            "name": task.task_spec.bpmn_name or task.task_spec.bpmn_id}
-            elif isinstance(definition, MessageEventDefinition):
-                messages[str(task.id)] = {"name": definition.name, "element_id": task.task_spec.bpmn_id}
+            # An event-based gateway waits with a MultipleEventDefinition holding its branches.
+            for single in getattr(definition, "event_definitions", None) or [definition]:
+                if isinstance(single, ClockedTimerMixin):
+                    due = single.due_at(task)
+                    if due is not None:
+                        timers[str(task.id)] = {"due": due.isoformat(), "kind": _TIMER_KINDS[type(single).__name__],
+                                                "element_id": task.task_spec.bpmn_id,
+                                                "name": task.task_spec.bpmn_name or task.task_spec.bpmn_id}
+                elif isinstance(single, MessageEventDefinition):
+                    messages[_subscription_id(task.id, single.name)] = {
+                        "name": single.name, "element_id": task.task_spec.bpmn_id}
+        # Event subprocesses started by a message exist only once triggered: subscribe to
+        # their start messages for as long as the instance runs.
+        if not workflow.completed:
+            for spec_name in getattr(workflow.spec.start, "trigger_specs", []):
+                sub_spec = workflow.subprocess_specs.get(spec_name)
+                for start in getattr(sub_spec, "bpmn_start_events", []) if sub_spec else []:
+                    single = getattr(start, "event_definition", None)
+                    if isinstance(single, MessageEventDefinition):
+                        messages[_subscription_id(workflow.task_tree.id, single.name)] = {
+                            "name": single.name, "element_id": start.bpmn_id}
         human = {k: v for k, v in human.items()}
         return human, timers, messages, incident
 
@@ -739,6 +753,15 @@ class Runtime:
 _LIVE_INSTANCES = select(Instance.id).where(Instance.state.in_(("waiting", "running")))
 
 
+_TIMER_KINDS = {"ArsTimeDateEventDefinition": "date", "ArsDurationTimerEventDefinition": "duration",
+                "ArsCycleTimerEventDefinition": "cycle"}
+
+
+def _subscription_id(task_id, message_name: str) -> str:
+    """Stable id of one (waiting task, message) pair, as long as a task id."""
+    return str(uuid5(UUID(str(task_id)), message_name))
+
+
 def _builtin_helpers() -> dict:
     helpers = {}
     try:
@@ -790,4 +813,5 @@ def _variables(workflow: BpmnWorkflow) -> dict:
                             TaskState.ERROR)]
     for task in sorted(tasks, key=lambda t: t.last_state_change):
         merged.update(task.data)
+    merged.update(workflow.data.get("data_objects") or {})  # BPMN data objects live on the workflow
     return merged

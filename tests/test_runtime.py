@@ -415,3 +415,53 @@ def test_terminate_cancels_tasks_and_timers(runtime, deploy, make_user):
     assert {t["state"] for t in shown["tasks"]} == {"cancelled"}
     assert {t["status"] for t in shown["timers"]} == {"cancelled"}
     assert count(runtime, Timer, Timer.status == "waiting") == 0
+
+
+def test_event_based_gateway_timer_and_message(runtime, deploy, make_user, clock):
+    make_user("alice", "staff")
+    body = "\n".join([
+        '<bpmn:startEvent id="start"/>', '<bpmn:eventBasedGateway id="gw"/>',
+        '<bpmn:intermediateCatchEvent id="reponse"><bpmn:messageEventDefinition messageRef="M"/>'
+        '</bpmn:intermediateCatchEvent>',
+        '<bpmn:intermediateCatchEvent id="silence"><bpmn:timerEventDefinition><bpmn:timeDuration>P2D'
+        '</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>',
+        script_task("a", "issue = 'reponse'"), script_task("b", "issue = 'silence'"),
+        '<bpmn:endEvent id="e1"/>', '<bpmn:endEvent id="e2"/>',
+        chain("start", "gw"), flow("gw", "reponse"), flow("gw", "silence"),
+        chain("reponse", "a", "e1"), chain("silence", "b", "e2")])
+    deploy({"p.bpmn": definitions(body, extra='<bpmn:message id="M" name="reponse"/>')})
+    by_timer = runtime.start("p", actor="alice", business_key="T")["instance_id"]
+    by_message = runtime.start("p", actor="alice", business_key="M")["instance_id"]
+    assert runtime.show(by_timer)["timers"][0]["due_at"] == "2026-12-02T09:00:00+00:00"
+    runtime.message("reponse", business_key="M")
+    clock.advance(days=2)
+    assert runtime.tick() == 1
+    assert runtime.show(by_timer)["variables"]["issue"] == "silence"
+    assert runtime.show(by_message)["variables"]["issue"] == "reponse"
+    assert {t["status"] for t in runtime.show(by_message)["timers"]} == {"cancelled"}
+
+
+def test_message_event_subprocess_repeats_and_does_not_leak_into_new_instances(runtime, deploy, make_user):
+    """A non-interrupting message event subprocess: triggered twice on one instance, never on
+    another; a new instance still completes (SpiffWorkflow 3.2 mutated the shared spec)."""
+    make_user("alice", "staff")
+    body = "\n".join([
+        '<bpmn:startEvent id="start"/>', user_task("t1", "Arrêter", 'camunda:candidateGroups="staff"'),
+        '<bpmn:endEvent id="end"/>', chain("start", "t1", "end"),
+        '<bpmn:subProcess id="tardif" triggeredByEvent="true">'
+        '<bpmn:startEvent id="tardif_start" isInterrupting="false"><bpmn:messageEventDefinition messageRef="M"/>'
+        '</bpmn:startEvent>' + script_task("noter", "tardifs = 1") + '<bpmn:endEvent id="tardif_end"/>'
+        + chain("tardif_start", "noter", "tardif_end") + '</bpmn:subProcess>'])
+    deploy({"p.bpmn": definitions(body, extra='<bpmn:message id="M" name="avis_tardif"/>')})
+    first = runtime.start("p", actor="alice", business_key="A")["instance_id"]
+    runtime.message("avis_tardif", business_key="A", data={"body": "CRSA"})
+    runtime.message("avis_tardif", business_key="A", data={"body": "CDCA"})
+    second = runtime.start("p", actor="alice", business_key="B")["instance_id"]
+    for iid in (first, second):
+        [task] = open_tasks(runtime, iid)
+        runtime.complete(task["id"], actor="alice")
+        assert runtime.show(iid)["state"] == "completed"
+    audit = [a for a in runtime.show(first)["audit"] if a["action"] == "message"]
+    assert len(audit) == 2
+    with pytest.raises(NotFound):  # completed instances no longer take messages
+        runtime.message("avis_tardif", business_key="A")
