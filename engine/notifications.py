@@ -505,15 +505,18 @@ class NotificationScheduler:
         after = getattr(self.runtime, "after_commit", None)
         if isinstance(after, list):
             after.append(self.wake)
-        self._schedule(self.runtime.now())
+        self._schedule(timedelta(0))
 
     def wake(self, *_args, **_kwargs) -> None:
         self._again = True
         if not self._running.locked() and not self._stopped.is_set():
-            self._schedule(self.runtime.now())
+            self._schedule(timedelta(0))
 
-    def _schedule(self, when: datetime) -> None:
-        self.scheduler.add_job(self.run, "date", run_date=when, id=self.JOB_ID, replace_existing=True,
+    def _schedule(self, delay: timedelta) -> None:
+        # APScheduler runs on the wall clock; the engine clock may be simulated, so only the
+        # delay until the next instant is carried over (as the timer sweep does).
+        run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
+        self.scheduler.add_job(self.run, "date", run_date=run_date, id=self.JOB_ID, replace_existing=True,
                                misfire_grace_time=None)
 
     def run(self) -> None:
@@ -531,8 +534,8 @@ class NotificationScheduler:
             except Exception:
                 log.exception("échec du calcul du prochain réveil des notifications")
                 nxt = None
-            wake = now + self.MAX_SLEEP if nxt is None else max(now, min(nxt, now + self.MAX_SLEEP))
+            delay = self.MAX_SLEEP if nxt is None else min(max(nxt - now, timedelta(0)), self.MAX_SLEEP)
             if self._again:
-                wake = now
+                delay = timedelta(0)
         if not self._stopped.is_set():
-            self._schedule(wake)
+            self._schedule(delay)

@@ -22,8 +22,12 @@ class TimerScheduler:
         self._stopped = threading.Event()
 
     def start(self):
+        from .notifications import NotificationScheduler
         self.scheduler.start()
         self._schedule(timedelta(0))  # catch up at once
+        # Reminders/escalations from task properties, daily digests, email outbox delivery.
+        self.notifications = NotificationScheduler(self.runtime, self.scheduler, self._stopped)
+        self.notifications.start()
 
     def _schedule(self, delay: timedelta):
         # APScheduler runs on the wall clock; the engine clock may be simulated, so only the

@@ -5,7 +5,6 @@ SpiffWorkflow does not serialize the script engine, so the runtime sets it after
 """
 from __future__ import annotations
 
-import re
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -19,12 +18,46 @@ from .durations import add_duration as _add_duration, parse_instant
 from .sandbox import RestrictedEnvironment
 from .services import ServiceCall, ServiceRegistry, default_registry
 
-_EXPR = re.compile(r"[$#]\{(.*?)\}", re.S)
 _current_data: ContextVar[dict | None] = ContextVar("arsflow_task_data", default=None)
 
 
 def is_expression(value) -> bool:
-    return isinstance(value, str) and bool(_EXPR.search(value))
+    return isinstance(value, str) and any(kind == "expr" for kind, _ in split_expressions(value))
+
+
+def split_expressions(text: str) -> list[tuple[str, str]]:
+    """`a ${x['k']} b ${ {1: 2}[1] }` → [("text","a "), ("expr","x['k']"), ("text"," b "), …].
+    Braces are balanced and quoted strings skipped, so dict literals and `}` in strings work."""
+    parts, i, n, buf = [], 0, len(text), []
+    while i < n:
+        if text[i] in "$#" and i + 1 < n and text[i + 1] == "{":
+            depth, j, quote = 1, i + 2, None
+            while j < n and depth:
+                ch = text[j]
+                if quote:
+                    if ch == "\\":
+                        j += 1
+                    elif ch == quote:
+                        quote = None
+                elif ch in "'\"":
+                    quote = ch
+                elif ch == "{":
+                    depth += 1
+                elif ch == "}":
+                    depth -= 1
+                j += 1
+            if depth == 0:
+                if buf:
+                    parts.append(("text", "".join(buf)))
+                    buf = []
+                parts.append(("expr", text[i + 2:j - 1].strip()))
+                i = j
+                continue
+        buf.append(text[i])
+        i += 1
+    if buf:
+        parts.append(("text", "".join(buf)))
+    return parts
 
 
 class ScriptContext:
@@ -138,13 +171,13 @@ class ArsScriptEngine(PythonScriptEngine):
             return {k: self.evaluate_value(task, v) for k, v in value.items()}
         if not isinstance(value, str):
             return value
-        stripped = value.strip()
-        match = _EXPR.fullmatch(stripped)
-        if match:
-            return self.evaluate(task, match.group(1).strip())
-        if _EXPR.search(value):
-            return _EXPR.sub(lambda m: str(self.evaluate(task, m.group(1).strip())), value)
-        return value
+        parts = split_expressions(value.strip())
+        if len(parts) == 1 and parts[0][0] == "expr":
+            return self.evaluate(task, parts[0][1])
+        parts = split_expressions(value)
+        if not any(kind == "expr" for kind, _ in parts):
+            return value
+        return "".join(text if kind == "text" else str(self.evaluate(task, text)) for kind, text in parts)
 
     # -- service tasks ------------------------------------------------------------------
     def run_service(self, task) -> bool:

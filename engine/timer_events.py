@@ -20,10 +20,7 @@ from .durations import add_duration, parse_cycle, parse_instant
 
 def timer_text(my_task, expression):
     """A literal stays a literal; `${expr}` (or `#{expr}`) is evaluated against the task data."""
-    text = (expression or "").strip()
-    if (text.startswith("${") or text.startswith("#{")) and text.endswith("}"):
-        return my_task.workflow.script_engine.evaluate(my_task, text[2:-1])
-    return text
+    return my_task.workflow.script_engine.evaluate_value(my_task, (expression or "").strip())
 
 
 def _engine(my_task):

@@ -465,3 +465,15 @@ def test_message_event_subprocess_repeats_and_does_not_leak_into_new_instances(r
     assert len(audit) == 2
     with pytest.raises(NotFound):  # completed instances no longer take messages
         runtime.message("avis_tardif", business_key="A")
+
+
+def test_attribute_expressions_with_nested_braces_and_interpolation(runtime, deploy, make_user):
+    make_user("alice", "staff")
+    ext = ('<camunda:properties>'
+           '<camunda:property name="subject" value="${\'Relance\' if relances else \'Demande\'} — ${body[\'name\']}"/>'
+           '<camunda:property name="cap" value="${ {\'urps\': 6}[body[\'code\']] }"/>'
+           '</camunda:properties>')
+    deploy({"p.bpmn": simple_user_process(ext=ext)})
+    iid = runtime.start("p", {"relances": 0, "body": {"name": "URPS", "code": "urps"}}, actor="alice")["instance_id"]
+    [task] = open_tasks(runtime, iid)
+    assert task["properties"] == {"subject": "Demande — URPS", "cap": 6}
