@@ -8,7 +8,6 @@ the parser finds an error.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -35,7 +35,6 @@ from .scripting import ArsScriptEngine, ScriptContext, build_environment
 from .serialization import WorkflowSerializer
 from .services import ServiceRegistry, default_registry
 from .timer_events import ClockedTimerMixin
-from . import users as users_module
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 
@@ -146,11 +145,17 @@ class Runtime:
 
     # -- start ---------------------------------------------------------------------------
     def start(self, process_key: str, data: dict | None = None, business_key: str | None = None,
-              actor: str | None = None) -> dict:
+              actor: str | None = None, definition_id: int | None = None) -> dict:
+        """Start the latest version of `process_key`, or exactly `definition_id` when given."""
         data = dict(data or {})
         with self.db.transaction() as session:
             who = self.actor(session, actor)
-            definition = self.definitions.latest_process(session, process_key)
+            if definition_id is not None:
+                definition = self.definitions.definition(session, int(definition_id))
+                if definition.key != process_key:
+                    raise InvalidInput(f"la définition {definition_id} n'est pas une version de {process_key!r}")
+            else:
+                definition = self.definitions.latest_process(session, process_key)
             spec, subs = self.definitions.spec_for(session, definition)
             engine = self._script_engine()
             engine.business_key = business_key

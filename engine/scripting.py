@@ -13,7 +13,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from . import legal_calendar
-from .clock import Clock, SystemClock
+from .clock import Clock
 from .durations import add_duration as _add_duration, parse_instant
 from .sandbox import RestrictedEnvironment
 from .services import ServiceCall, ServiceRegistry, default_registry
