@@ -20,6 +20,7 @@ DEMO_USERS = {
     "thomas.richard": ("Thomas Richard", ["sg_national"]),
     "camille.moreau": ("Camille Moreau", ["referent_cpom_national"]),
     "hugo.simon": ("Hugo Simon", ["referents_techniques_nationaux"]),
+    "ines.fontaine": ("Inès Fontaine", ["referents_outre_mer_dac"]),
     "lea.laurent": ("Léa Laurent", ["referent_cpom_regional"]),
     "louis.michel": ("Louis Michel", ["referents_techniques_regionaux"]),
     "manon.garcia": ("Manon Garcia", ["cnp"]),
