@@ -171,3 +171,32 @@ class ArsParser(CamundaParser):
 
     def __init__(self, validate: bool = False):
         super().__init__(validator=BpmnValidator() if validate else None)
+        self._lanes: dict[str, str] = {}
+
+    def add_bpmn_xml(self, bpmn, filename=None):
+        # SpiffWorkflow gives every node inside a subprocess the subprocess's lane; the
+        # Modeler records the lane each node is drawn in (flowNodeRef), which is what runs.
+        ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+        for lane in bpmn.xpath(".//bpmn:lane", namespaces=ns):
+            name = lane.get("name") or lane.get("id")
+            for ref in lane.xpath("./bpmn:flowNodeRef", namespaces=ns):
+                if ref.text and ref.text.strip():
+                    self._lanes[ref.text.strip()] = name
+        return super().add_bpmn_xml(bpmn, filename)
+
+    def _fix_lanes(self, spec):
+        for task_spec in spec.task_specs.values():
+            lane = self._lanes.get(getattr(task_spec, "bpmn_id", None) or "")
+            if lane:
+                task_spec.lane = lane
+        return spec
+
+    def get_spec(self, process_id, required=True):
+        spec = super().get_spec(process_id, required)
+        return self._fix_lanes(spec) if spec is not None else spec
+
+    def get_subprocess_specs(self, name, specs=None, require_call_activity_specs=True):
+        subs = super().get_subprocess_specs(name, specs, require_call_activity_specs)
+        for sub in subs.values():
+            self._fix_lanes(sub)
+        return subs

@@ -477,3 +477,22 @@ def test_attribute_expressions_with_nested_braces_and_interpolation(runtime, dep
     iid = runtime.start("p", {"relances": 0, "body": {"name": "URPS", "code": "urps"}}, actor="alice")["instance_id"]
     [task] = open_tasks(runtime, iid)
     assert task["properties"] == {"subject": "Demande — URPS", "cap": 6}
+
+
+def test_lane_of_a_task_drawn_inside_a_subprocess_is_its_own(runtime, deploy, make_user):
+    make_user("alice", "staff")
+    body = "\n".join([
+        '<bpmn:laneSet id="ls"><bpmn:lane id="lane_dg" name="DG ARS"><bpmn:flowNodeRef>start</bpmn:flowNodeRef>'
+        '<bpmn:flowNodeRef>sp</bpmn:flowNodeRef><bpmn:flowNodeRef>end</bpmn:flowNodeRef>'
+        '<bpmn:flowNodeRef>sp_start</bpmn:flowNodeRef><bpmn:flowNodeRef>sp_end</bpmn:flowNodeRef></bpmn:lane>'
+        '<bpmn:lane id="lane_pole" name="Pôle démocratie sanitaire"><bpmn:flowNodeRef>inner</bpmn:flowNodeRef>'
+        '</bpmn:lane></bpmn:laneSet>',
+        '<bpmn:startEvent id="start"/>',
+        '<bpmn:subProcess id="sp"><bpmn:startEvent id="sp_start"/>'
+        + user_task("inner", "Instruire", 'camunda:candidateGroups="staff"')
+        + '<bpmn:endEvent id="sp_end"/>' + chain("sp_start", "inner", "sp_end") + '</bpmn:subProcess>',
+        '<bpmn:endEvent id="end"/>', chain("start", "sp", "end")])
+    deploy({"p.bpmn": definitions(body)})
+    iid = runtime.start("p", actor="alice")["instance_id"]
+    [task] = open_tasks(runtime, iid)
+    assert task["lane"] == "Pôle démocratie sanitaire"
