@@ -216,16 +216,18 @@ class Runtime:
                                expected=expected_version, actual=instance.lock_version)
             if instance.state in ("completed", "terminated"):
                 raise Conflict(f"l'instance est {instance.state}", instance_id=instance.id)
-            if task.form_id:
-                form = self.definitions.form(session, task.form_id)
-                try:
-                    data = form.validate(data, from_strings=from_strings, context=self._form_context(instance))
-                except FormValidationError as err:
-                    raise InvalidInput("formulaire invalide", errors=err.errors, task_id=task_id) from err
             workflow = self._load(session, instance)
             spiff_task = workflow.get_task_from_id(UUID(task.id))
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict("cette tâche n'est plus à faire", task_id=task_id)
+            if task.form_id:
+                # The task's own data: inside a multi-instance each instance has its own copy.
+                form = self.definitions.form(session, task.form_id)
+                try:
+                    data = form.validate(data, from_strings=from_strings, context=spiff_task.data,
+                                         today=self.now().astimezone(self.script_context.tzinfo).date())
+                except FormValidationError as err:
+                    raise InvalidInput("formulaire invalide", errors=err.errors, task_id=task_id) from err
             now = self.now()
             audit = [self._audit(task, who, "completed", details={"data": _json_safe(data)}, now=now)]
             incident = None
@@ -239,9 +241,6 @@ class Runtime:
             self._persist(session, instance, workflow, audit, incident=incident, now=now,
                           completed={task.id: who.login})
             return self._summary(instance)
-
-    def _form_context(self, instance: Instance) -> dict:
-        return instance.variables or {}
 
     # -- messages ------------------------------------------------------------------------
     def message(self, name: str, business_key: str | None = None, correlate: dict | None = None,
@@ -410,6 +409,19 @@ class Runtime:
             who = self.actor(session, actor)
             task = self._task_for(session, task_id, who, any_state=True)
             return self._task_json(task)
+
+    def task_data(self, task_id: str, actor: str | None = None) -> dict:
+        """The data a task's form shows and is validated against: the task's own copy (inside a
+        multi-instance each element has its own), as plain JSON."""
+        with self.db.read() as session:
+            who = self.actor(session, actor)
+            task = self._task_for(session, task_id, who, any_state=True)
+            instance = self._instance(session, task.instance_id)
+            workflow = self._load(session, instance)
+            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            data = dict(spiff_task.data) if spiff_task is not None else dict(instance.variables or {})
+            data.update(workflow.data.get("data_objects") or {})
+            return _json_safe(data)
 
     def show(self, instance_id) -> dict:
         with self.db.read() as session:
