@@ -40,7 +40,10 @@ def build_runtime(args) -> Runtime:
     settings = Settings(database_url=args.db) if args.db else Settings()
     db = Database(settings.database_url)
     upgrade(db.engine)
-    return Runtime(db, settings, clock=_now(args.now))
+    runtime = Runtime(db, settings, clock=_now(args.now))
+    from engine import notifications
+    notifications.install(runtime)  # service topics notification/reassign + email outbox
+    return runtime
 
 
 def _print(args, data, text=None):
@@ -100,9 +103,37 @@ def cmd_users_add(args):
     with rt.db.transaction() as session:
         user = users.add_user(session, args.login, args.group or [], password=password, email=args.email,
                               display_name=args.name, now=rt.now())
+        if args.notifications:
+            from engine.notifications import set_preference
+            set_preference(session, user.login, args.notifications)
         groups = sorted(users.groups_of(session, user.login))
-    _print(args, {"login": user.login, "groups": groups, "email": user.email},
-           f"utilisateur {user.login} : groupes {', '.join(groups) or '(aucun)'}")
+    _print(args, {"login": user.login, "groups": groups, "email": user.email,
+                  "notifications": user.notification_preference or "immediate"},
+           f"utilisateur {user.login} : groupes {', '.join(groups) or '(aucun)'} ; "
+           f"notifications : {user.notification_preference or 'immediate'}")
+    return 0
+
+
+def cmd_notify_send(args):
+    rt = build_runtime(args)
+    notifier = rt.notifier
+    issued = notifier.scan_deadlines()
+    report = dict(notifier.deliver(limit=args.limit), issued=issued)
+    if not notifier.mail.enabled:
+        print("ARSFLOW_SMTP_HOST n'est pas défini : aucun courriel envoyé, les messages attendent dans la file",
+              file=sys.stderr)
+    _print(args, report, f"{issued} rappel(s)/relance(s) émis ; {report['sent']} courriel(s) envoyé(s), "
+                         f"{report['retry']} reporté(s), {report['failed']} en échec définitif")
+    return 0 if notifier.mail.enabled else 1
+
+
+def cmd_digest(args):
+    from engine.digest import queue_due_digests
+    rt = build_runtime(args)
+    queued = queue_due_digests(rt, rt.notifier, force=args.any_hour)
+    report = dict(rt.notifier.deliver(limit=args.limit), digests=queued)
+    _print(args, report, f"{queued} récapitulatif(s) composé(s) ; {report['sent']} courriel(s) envoyé(s), "
+                         f"{report['retry']} reporté(s), {report['failed']} en échec définitif")
     return 0
 
 
@@ -258,7 +289,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--email")
     s.add_argument("--name")
     s.add_argument("--password-stdin", action="store_true")
+    s.add_argument("--notifications", choices=["immediate", "digest", "none"],
+                   help="courriel immédiat (défaut), récapitulatif quotidien seulement, ou rien")
     s.set_defaults(func=cmd_users_add)
+
+    notify = sub.add_parser("notify", help="notifications par courriel").add_subparsers(dest="notify_command",
+                                                                                       required=True)
+    s = notify.add_parser("send", parents=[common], help="émet les rappels/relances échus et envoie la file")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=cmd_notify_send)
+
+    s = sub.add_parser("digest", parents=[common], help="compose et envoie les récapitulatifs du jour")
+    s.add_argument("--any-hour", action="store_true", help="sans attendre ARSFLOW_DIGEST_HOUR")
+    s.add_argument("--limit", type=int, default=100)
+    s.set_defaults(func=cmd_digest)
 
     s = sub.add_parser("start", parents=[common], help="démarre une instance")
     s.add_argument("process_key")

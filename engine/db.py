@@ -1,6 +1,7 @@
 """Database engine and transactions: one `transaction()` per state change."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
@@ -31,6 +32,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self.after_commit: list = []  # callables run after each committed transaction (e.g. wake the mailer)
 
     @property
     def is_postgres(self) -> bool:
@@ -45,6 +47,11 @@ class Database:
                 yield session
         finally:
             session.close()
+        for callback in list(self.after_commit):
+            try:
+                callback()
+            except Exception:  # a callback never undoes or fails a committed change
+                logging.getLogger("arsflow").exception("after-commit callback failed")
 
     @contextmanager
     def read(self):

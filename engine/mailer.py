@@ -12,6 +12,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from typing import Mapping, Sequence
@@ -146,7 +147,12 @@ def compose(settings: MailSettings, *, to: str, name: str | None, subject: str, 
     """multipart/alternative: plain text first, HTML second (mail readers show the last
     they can render)."""
     msg = EmailMessage()
-    msg["Subject"] = subject
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:
+        # The stdlib's refolding drops the space between two encoded words ("à échéance" →
+        # "àéchéance"); Header's encoder keeps it inside the words.
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode(linesep="\n"))
     msg["From"] = formataddr(("arsflow", settings.sender))
     msg["To"] = formataddr((name, to)) if name else to
     msg["Date"] = format_datetime(now)

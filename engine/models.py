@@ -251,7 +251,7 @@ class TaskNotice(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # reminder|escalation
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
-    status: Mapped[str] = mapped_column(String(16))  # done|invalid
+    status: Mapped[str] = mapped_column(String(16))  # done|invalid|late (reminder after due)|none
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
     at: Mapped[datetime]
 

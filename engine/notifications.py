@@ -89,8 +89,9 @@ def _truthy(value) -> bool:
 def notification_service(call: ServiceCall) -> dict:
     """Topic `notification`: inputs to_groups, to_users, to_assignee_of (element id of a user
     task whose assignee — or candidates when unassigned — are told), subject, body."""
+    target = str(call.inputs.get("to_assignee_of") or "").strip() or None
     call.notify(to_groups=names(call.inputs.get("to_groups")), to_users=names(call.inputs.get("to_users")),
-                to_assignee_of=str(call.inputs.get("to_assignee_of") or "").strip() or None,
+                to_assignee_of=target, to_task_ids=call.sibling_task_ids(target) if target else [],
                 subject=str(call.inputs.get("subject") or call.name or call.element_id),
                 body=str(call.inputs.get("body") or ""))
     return {}
@@ -203,6 +204,9 @@ class Notifier:
         target = effect.get("to_assignee_of")
         if target:
             tasks = self.open_tasks(session, instance.id, target)
+            scoped = set(effect.get("to_task_ids") or [])
+            if scoped and any(t.id in scoped for t in tasks):
+                tasks = [t for t in tasks if t.id in scoped]  # this multi-instance copy only
             for task in tasks:
                 logins |= self.task_people(session, task)
             if not tasks:
@@ -232,6 +236,7 @@ class Notifier:
     def reassign(self, session, task: HumanTask, *, assignee: str | None, groups: list | None, now, cause) -> None:
         """Give the task to `assignee` and/or to `groups` (then unassigned, so the group can
         take it), keeping the inbox's candidate rows in step; the history says who had it."""
+        before = {"assignee": task.assignee, "candidate_groups": list(task.candidate_groups or [])}
         values: dict = {}
         if assignee:
             values.update(assignee=assignee, claimed_at=now)
@@ -246,8 +251,7 @@ class Notifier:
             if groups:
                 session.execute(insert(TaskCandidate), [{"task_id": task.id, "kind": "group", "name": g}
                                                         for g in dict.fromkeys(groups)])
-        before = {"assignee": task.assignee, "candidate_groups": list(task.candidate_groups or [])}
-        after = {"assignee": values.get("assignee", task.assignee),
+        after = {"assignee": values.get("assignee", before["assignee"]),
                  "candidate_groups": list(groups) if groups is not None else before["candidate_groups"]}
         self._audit(session, instance_id=task.instance_id, task_id=task.id, element_id=task.element_id,
                     action="reassigned", now=now, details={"cause": cause, "before": before, "after": after})
@@ -266,7 +270,10 @@ class Notifier:
                 .where(HumanTask.state == "open", HumanTask.due_at.is_not(None),
                        HumanTask.due_at <= now + REMINDER_HORIZON,
                        or_(props["reminder_days"].as_string().is_not(None),
-                           props["escalate_to"].as_string().is_not(None)))).all()
+                           props["escalate_to"].as_string().is_not(None)),
+                       # an "escalation" notice closes the task's file (see below)
+                       ~select(TaskNotice.task_id).where(TaskNotice.task_id == HumanTask.id,
+                                                         TaskNotice.kind == "escalation").exists())).all()
             done: set = set()
             ids = [r.id for r in rows]
             for start in range(0, len(ids), 500):
@@ -281,19 +288,24 @@ class Notifier:
                     n, working = parse_reminder_days(properties["reminder_days"])
                     at = self.reminder_at(due, n, working, row.territory)
                 except (ValueError, legal_calendar.LegalCalendarError) as err:
-                    issued += self._issue(row.id, "reminder", now, invalid=f"propriété reminder_days : {err}")
+                    self._issue(row.id, "reminder", now, status="invalid",
+                                message=f"propriété reminder_days : {err}")
                 else:
                     if now >= due:
-                        self._issue(row.id, "reminder", now, late=True)
+                        self._issue(row.id, "reminder", now, status="late")  # the escalation's turn
                     elif now >= at:
                         issued += self._issue(row.id, "reminder", now)
                     else:
                         next_at = at if next_at is None else min(next_at, at)
-            if properties.get("escalate_to") not in (None, "") and (row.id, "escalation") not in done:
-                if now >= due:
-                    issued += self._issue(row.id, "escalation", now)
-                else:
-                    next_at = due if next_at is None else min(next_at, due)
+            if (row.id, "escalation") in done:
+                continue
+            if properties.get("escalate_to") in (None, ""):
+                if now >= due:  # nothing more to do for this task: stop scanning it
+                    self._issue(row.id, "escalation", now, status="none")
+            elif now >= due:
+                issued += self._issue(row.id, "escalation", now)
+            else:
+                next_at = due if next_at is None else min(next_at, due)
         self.next_deadline_at = next_at
         return issued
 
@@ -305,7 +317,9 @@ class Notifier:
         day = legal_calendar.days_before(local.date(), n, code, working=working)
         return datetime.combine(day, local.time()).replace(tzinfo=zone).astimezone(timezone.utc)
 
-    def _issue(self, task_id: str, kind: str, now: datetime, invalid: str | None = None, late: bool = False) -> int:
+    def _issue(self, task_id: str, kind: str, now: datetime, status: str = "done", message: str | None = None) -> int:
+        """Record (task, kind) once; status "done" also tells people, "invalid" writes the
+        error in the history, "late"/"none" only close the file."""
         try:
             with self.runtime.db.transaction() as session:
                 query = select(HumanTask).where(HumanTask.id == task_id)
@@ -314,22 +328,19 @@ class Notifier:
                 task = session.scalars(query).first()
                 if task is None or task.state != "open":
                     return 0
-                notification_id, status = None, "done"
-                if invalid:
-                    status = "invalid"
+                notification_id = None
+                if status == "invalid":
                     self._audit(session, instance_id=task.instance_id, task_id=task.id, element_id=task.element_id,
                                 action="notification_error", now=now,
-                                details={"message": f"{task.element_id} : {invalid}"})
-                elif late:
-                    status = "late"
-                else:
+                                details={"message": f"{task.element_id} : {message}"})
+                elif status == "done":
                     instance = session.get(Instance, task.instance_id)
                     notification_id = (self._remind(session, instance, task, now) if kind == "reminder"
                                        else self._escalate(session, instance, task, now))
                 session.add(TaskNotice(task_id=task.id, kind=kind, instance_id=task.instance_id, status=status,
                                        notification_id=notification_id, at=now))
                 session.flush()
-            return 0 if (invalid or late) else 1
+            return 1 if status == "done" else 0
         except (IntegrityError, OperationalError) as err:  # another worker issued it first
             log.info("rappel/relance %s de la tâche %s déjà traité(e) ailleurs : %s", kind, task_id, err.orig)
             return 0
@@ -460,9 +471,15 @@ class Notifier:
     def run_jobs(self) -> dict:
         """One pass: reminders/escalations due, today's digests once the hour has come, delivery."""
         from .digest import queue_due_digests
-        issued = self.scan_deadlines()
-        digests = queue_due_digests(self.runtime, self)
-        return {"issued": issued, "digests": digests, **self.deliver()}
+        report = {"issued": 0, "digests": 0, "sent": 0, "retry": 0, "failed": 0}
+        # Each step on its own: a failure in one never holds back the others (delivery above all).
+        for step in (lambda: {"issued": self.scan_deadlines()},
+                     lambda: {"digests": queue_due_digests(self.runtime, self)}, self.deliver):
+            try:
+                report.update(step())
+            except Exception:
+                log.exception("notifications : une étape a échoué")
+        return report
 
 
 def _task_label(task: HumanTask) -> str:

@@ -109,7 +109,9 @@ class Runtime:
         # audit log; a module may also handle a kind inside the same transaction:
         # handler(session, instance, effect, now). engine.notifications registers itself here.
         self.effect_handlers: dict = {}
-        self.after_commit: list = []  # callables run after each successful operation
+        self.after_commit: list = db.after_commit  # callables run after each committed transaction
+        from .notifications import install  # email outbox, reminders, reassignment topics
+        install(self)
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:

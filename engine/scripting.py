@@ -193,7 +193,7 @@ class ArsScriptEngine(PythonScriptEngine):
         inputs = {name: self.evaluate_value(task, v) for name, v in ext.get("inputs", {}).items()}
         call = ServiceCall(element_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name, key=key,
                            inputs=inputs, data=task.data, instance_id=self.instance_id,
-                           business_key=self.business_key, now=self.now())
+                           business_key=self.business_key, now=self.now(), task=task)
         try:
             result = handler(call) or {}
         except WorkflowTaskException:

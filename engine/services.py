@@ -20,6 +20,16 @@ class ServiceCall:
     business_key: str | None
     now: object
     effects: list = field(default_factory=list)
+    task: object = None  # the SpiffWorkflow task running the service (its workflow scopes lookups)
+
+    def sibling_task_ids(self, element_id: str) -> list[str]:
+        """Open tasks with this element id in the same (sub)workflow as the service task: inside
+        a multi-instance, the copy that belongs to this element only."""
+        if self.task is None:
+            return []
+        from SpiffWorkflow.task import TaskState
+        return [str(t.id) for t in self.task.workflow.get_tasks(state=TaskState.READY)
+                if getattr(t.task_spec, "bpmn_id", None) == element_id]
 
     def notify(self, **notification):
         """Queue a notification; the runtime records it in the same transaction."""
