@@ -228,6 +228,16 @@ def cmd_terminate(args):
     return 0
 
 
+def cmd_suspend(args, resume=False):
+    rt = build_runtime(args)
+    if resume:
+        result = rt.resume_deadlines(args.instance_id, actor=args.as_, on=args.on)
+    else:
+        result = rt.suspend_deadlines(args.instance_id, actor=args.as_, reason=args.reason, on=args.on)
+    _print(args, result, f"instance {result['instance_id']} : {result['state']}")
+    return 0
+
+
 def cmd_deadline(args):
     from engine import legal_calendar
     try:
@@ -357,6 +367,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--as", dest="as_", required=True)
     s.add_argument("--reason")
     s.set_defaults(func=cmd_terminate)
+
+    for name, resume in (("suspend", False), ("resume", True)):
+        s = sub.add_parser(name, parents=[common],
+                           help="reprend les délais suspendus" if resume else "suspend les délais d'une instance")
+        s.add_argument("instance_id", type=int)
+        s.add_argument("--as", dest="as_", required=True)
+        s.add_argument("--on", help="date de suspension ou de reprise (AAAA-MM-JJ ; défaut : aujourd'hui)")
+        if not resume:
+            s.add_argument("--reason")
+        s.set_defaults(func=lambda a, resume=resume: cmd_suspend(a, resume=resume))
 
     s = sub.add_parser("deadline", parents=[common], help="calcule un délai légal")
     s.add_argument("start")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
@@ -326,6 +326,84 @@ class Runtime:
             self._persist(session, instance, workflow, audit, incident=incident, now=now)
             return self._summary(instance)
 
+    # -- suspension of deadlines (CRPA L114-5) -------------------------------------------
+    def suspend_deadlines(self, instance_id, actor: str | None = None, reason: str | None = None,
+                          on: str | None = None) -> dict:
+        """Freeze an instance's deadlines (e.g. while missing documents are awaited): its timers
+        do not fire until `resume_deadlines`, which pushes them back by the days suspended."""
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            instance = self._instance(session, instance_id, lock=True)
+            if instance.state not in ("waiting", "running"):
+                raise Conflict(f"seule une instance en cours peut être suspendue (état : {instance.state})")
+            day = self._local_day(instance, on)
+            workflow = self._load(session, instance)
+            now = self.now()
+            instance.projection = dict(instance.projection or {}, suspended_on=day.isoformat())
+            audit = [self._audit(None, who, "deadline_suspended", now=now,
+                                 details={"on": day.isoformat(), "reason": reason})]
+            self._persist(session, instance, workflow, audit, now=now)
+            return self._summary(instance)
+
+    def resume_deadlines(self, instance_id, actor: str | None = None, on: str | None = None) -> dict:
+        from . import legal_calendar
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            instance = self._instance(session, instance_id, lock=True)
+            suspended_on = (instance.projection or {}).get("suspended_on")
+            if instance.state != "suspended" or not suspended_on:
+                raise Conflict(f"l'instance {instance.id} n'est pas suspendue")
+            day = self._local_day(instance, on)
+            start = date.fromisoformat(suspended_on)
+            if day < start:
+                raise InvalidInput(f"la reprise ({day}) ne peut précéder la suspension ({start})")
+            days = (day - start).days
+            workflow = self._load(session, instance)
+            territory = instance.territory or self.settings.territory
+            zone = self.script_context.zone_of(territory)
+            moved: dict[str, str] = {}
+            for task in workflow.get_tasks(state=TaskState.WAITING):
+                value = task.internal_data.get("event_value")
+                old = value.get("next") if isinstance(value, dict) else value
+                if not isinstance(old, str):
+                    continue
+                new = _shift_deadline(parse_instant(old), days, zone, territory, legal_calendar)
+                moved[old] = new.isoformat()
+                if isinstance(value, dict):
+                    task.internal_data["event_value"] = dict(value, next=moved[old])
+                else:
+                    task.internal_data["event_value"] = moved[old]
+            for task in workflow.get_tasks():  # variables holding a moved deadline follow it
+                for key, val in list(task.data.items()):
+                    if isinstance(val, str) and val in moved:
+                        task.data[key] = moved[val]
+            conn = session.connection()
+            for old, new in moved.items():
+                conn.execute(_TASKS.update().where(_TASKS.c.instance_id == instance.id, _TASKS.c.state == OPEN,
+                                                   _TASKS.c.due_at == parse_instant(old))
+                             .values(due_at=parse_instant(new)))
+            now = self.now()
+            projection = dict(instance.projection)
+            projection.pop("suspended_on", None)
+            instance.projection = projection
+            instance.state = "waiting"
+            audit = [self._audit(None, who, "deadline_resumed", now=now, details={
+                "suspended_on": start.isoformat(), "resumed_on": day.isoformat(), "days": days,
+                "moved": moved, "explanation": f"Délais suspendus du {legal_calendar.french_date(start)} au "
+                                              f"{legal_calendar.french_date(day)} : prolongés de {days} jour(s)."})]
+            incident = self._advance(workflow)
+            self._persist(session, instance, workflow, audit, incident=incident, now=now, shifted=True)
+            return self._summary(instance)
+
+    def _local_day(self, instance: Instance, on: str | None) -> date:
+        if on:
+            try:
+                return date.fromisoformat(str(on))
+            except ValueError:
+                raise InvalidInput(f"date illisible : {on!r} (AAAA-MM-JJ)") from None
+        zone = self.script_context.zone_of(instance.territory or self.settings.territory)
+        return self.now().astimezone(zone).date()
+
     # -- timers --------------------------------------------------------------------------
     def due_instances(self, session: Session, limit: int = 100) -> list[int]:
         now = self.now()
@@ -345,7 +423,7 @@ class Runtime:
         with self.db.transaction() as session:
             query = Q_INSTANCE.with_for_update(skip_locked=True) if self.db.is_postgres else Q_INSTANCE
             row = session.connection().execute(query, {"id": instance_id}).first()
-            if row is None or row.state in ("completed", "terminated", "incident"):
+            if row is None or row.state in ("completed", "terminated", "incident", "suspended"):
                 return 0
             instance = Instance(**row._mapping)
             now = self.now()
@@ -505,7 +583,7 @@ class Runtime:
 
     def _persist(self, session: Session, instance: Instance, workflow: BpmnWorkflow, audit: list,
                  incident: dict | None = None, now=None, new: bool = False, completed: dict | None = None,
-                 state: str | None = None, timer_audit: bool = False) -> int:
+                 state: str | None = None, timer_audit: bool = False, shifted: bool = False) -> int:
         """Write the instance and diff its projections; returns the number of timers fired."""
         now = now or self.now()
         engine: ArsScriptEngine = workflow.script_engine
@@ -524,6 +602,9 @@ class Runtime:
         elif workflow.completed:
             instance.state = "completed"
             instance.incident = None
+        elif before.get("suspended_on"):
+            instance.state = "suspended"  # deadlines frozen until resume_deadlines
+            instance.incident = None
         else:
             instance.state = "waiting" if (human_now or timers_now or messages_now) else "running"
             instance.incident = None
@@ -539,6 +620,8 @@ class Runtime:
             human_now, timers_now, messages_now = {}, {}, {}
         instance.projection = {"human": sorted(human_now), "timers": {k: {"due": v["due"]} for k, v in timers_now.items()},
                                "messages": sorted(messages_now)}
+        if before.get("suspended_on") and not finished:
+            instance.projection["suspended_on"] = before["suspended_on"]
         self._write_instance(session, instance, new)
 
         # Human tasks.
@@ -583,10 +666,11 @@ class Runtime:
                       for tid, info in timers_now.items() if tid not in old_timers]
         if new_timers:
             conn.execute(Timer.__table__.insert(), new_timers)
-        for tid, info in timers_now.items():  # cycles move their next occurrence
+        for tid, info in timers_now.items():  # cycles move their next occurrence; resume shifts
             if tid in old_timers and old_timers[tid]["due"] != info["due"]:
                 session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"])))
-                fired_ids.append(tid)
+                if not shifted:
+                    fired_ids.append(tid)
         if timer_audit or fired_ids:
             for tid in fired_ids:
                 element = _task_element(workflow, tid)
@@ -779,6 +863,18 @@ _TIMER_KINDS = {"ArsTimeDateEventDefinition": "date", "ArsDurationTimerEventDefi
 def _subscription_id(task_id, message_name: str) -> str:
     """Stable id of one (waiting task, message) pair, as long as a task id."""
     return str(uuid5(UUID(str(task_id)), message_name))
+
+
+def _shift_deadline(due: datetime, days: int, zone, territory: str, calendar) -> datetime:
+    """Push an instant back by `days` suspended days. A legal expiry (00:00 local, the day
+    after the délai's last day) keeps its rule: last day + days, extended to a working day."""
+    local = due.astimezone(zone)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        last = local.date() - timedelta(days=1) + timedelta(days=days)
+        while not calendar.is_working_day(last, territory):
+            last += timedelta(days=1)
+        return datetime.combine(last + timedelta(days=1), datetime.min.time()).replace(tzinfo=zone).astimezone(due.tzinfo)
+    return (local + timedelta(days=days)).astimezone(due.tzinfo)
 
 
 def _builtin_helpers() -> dict:

@@ -496,3 +496,37 @@ def test_lane_of_a_task_drawn_inside_a_subprocess_is_its_own(runtime, deploy, ma
     iid = runtime.start("p", actor="alice")["instance_id"]
     [task] = open_tasks(runtime, iid)
     assert task["lane"] == "Pôle démocratie sanitaire"
+
+
+def test_suspended_deadline_resumes_later_by_the_suspended_days(runtime, deploy, make_user, clock):
+    make_user("alice", "staff")
+    body = "\n".join([
+        '<bpmn:startEvent id="start"/>',
+        script_task("calcul", "deadline = legal_deadline(publication_date, 'P3M')"),
+        user_task("avis", "Enregistrer l'avis", 'camunda:candidateGroups="staff" camunda:dueDate="${deadline}"'),
+        timer_boundary("echeance", "avis", "timeDate", "${deadline}"),
+        script_task("tacite", "acquis = deadline"), '<bpmn:endEvent id="end"/>', '<bpmn:endEvent id="end2"/>',
+        chain("start", "calcul", "avis", "end"), chain("echeance", "tacite", "end2")])
+    deploy({"p.bpmn": definitions(body)})
+    iid = runtime.start("p", {"publication_date": "2026-11-30", "territory": "75"}, actor="alice")["instance_id"]
+    assert runtime.show(iid)["timers"][0]["due_at"] == "2027-03-01T23:00:00+00:00"
+    clock.set("2026-12-10T10:00:00+00:00")
+    assert runtime.suspend_deadlines(iid, actor="alice", reason="pièces manquantes")["state"] == "suspended"
+    clock.set("2027-03-02T00:00:00+00:00")  # the original expiry passes while suspended
+    assert runtime.tick() == 0
+    runtime.resume_deadlines(iid, actor="alice", on="2026-12-20")
+    shown = runtime.show(iid)
+    # 10 days suspended: Mon 1 Mar 2027 + 10 = Thu 11 Mar 2027, expiring 12 Mar 00:00 Paris.
+    assert shown["state"] == "waiting"
+    assert shown["timers"][0]["due_at"] == "2027-03-11T23:00:00+00:00"
+    assert shown["variables"]["deadline"] == "2027-03-11T23:00:00+00:00"
+    assert shown["tasks"][0]["due_at"] == "2027-03-11T23:00:00+00:00"
+    actions = [a["action"] for a in shown["audit"]]
+    assert "deadline_suspended" in actions and "deadline_resumed" in actions
+    resumed = [a for a in shown["audit"] if a["action"] == "deadline_resumed"][0]
+    assert resumed["details"]["days"] == 10
+    clock.set("2027-03-11T22:59:59+00:00")
+    assert runtime.tick() == 0
+    clock.set("2027-03-11T23:00:00+00:00")
+    assert runtime.tick() == 1
+    assert runtime.show(iid)["variables"]["acquis"] == "2027-03-11T23:00:00+00:00"
