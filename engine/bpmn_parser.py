@@ -114,6 +114,9 @@ class MessageMixin:
     def parse_message_event(self, message_event):
         definition = super().parse_message_event(message_event)
         definition.__class__ = ArsMessageEventDefinition
+        # The plain BPMN parser (receive tasks) does not set Camunda's payload attributes.
+        definition.expression = getattr(definition, "expression", None)
+        definition.result_var = getattr(definition, "result_var", None)
         return definition
 
 
@@ -161,6 +164,9 @@ def _parser_classes():
                   else (ExtensionsMixin,))
         classes[tag] = (_with(mixins, parser_cls), spec_cls)
     classes[full_tag("task")] = (_with((ExtensionsMixin,), CamundaTaskParser), PassThroughTask)
+    from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+    receive_parser, receive_spec = BpmnParser.PARSER_CLASSES[full_tag("receiveTask")]
+    classes[full_tag("receiveTask")] = (_with((ExtensionsMixin, MessageMixin), receive_parser), receive_spec)
     for tag in ("serviceTask", "sendTask"):
         classes[full_tag(tag)] = (_with((ExtensionsMixin,), CamundaTaskParser), HandlerServiceTask)
     return classes
@@ -172,11 +178,16 @@ class ArsParser(CamundaParser):
     def __init__(self, validate: bool = False):
         super().__init__(validator=BpmnValidator() if validate else None)
         self._lanes: dict[str, str] = {}
+        self._starters: dict[str, dict] = {}
 
     def add_bpmn_xml(self, bpmn, filename=None):
         # SpiffWorkflow gives every node inside a subprocess the subprocess's lane; the
         # Modeler records the lane each node is drawn in (flowNodeRef), which is what runs.
         ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+        for process in bpmn.xpath(".//bpmn:process", namespaces=ns):
+            starters = {k: process.get(f"{{{CAMUNDA_NS}}}{k}") for k in ("candidateStarterGroups", "candidateStarterUsers")}
+            self._starters[process.get("id")] = {k: [v.strip() for v in (value or "").split(",") if v.strip()]
+                                                 for k, value in starters.items()}
         for lane in bpmn.xpath(".//bpmn:lane", namespaces=ns):
             name = lane.get("name") or lane.get("id")
             for ref in lane.xpath("./bpmn:flowNodeRef", namespaces=ns):
@@ -193,7 +204,11 @@ class ArsParser(CamundaParser):
 
     def get_spec(self, process_id, required=True):
         spec = super().get_spec(process_id, required)
-        return self._fix_lanes(spec) if spec is not None else spec
+        if spec is not None:
+            # camunda:candidateStarterGroups/Users on the process: who may start it (empty: anyone).
+            spec.starters = self._starters.get(process_id, {})
+            self._fix_lanes(spec)
+        return spec
 
     def get_subprocess_specs(self, name, specs=None, require_call_activity_specs=True):
         subs = super().get_subprocess_specs(name, specs, require_call_activity_specs)

@@ -159,6 +159,12 @@ class Runtime:
             else:
                 definition = self.definitions.latest_process(session, process_key)
             spec, subs = self.definitions.spec_for(session, definition)
+            starters = getattr(spec, "starters", None) or {}
+            groups, users_allowed = starters.get("candidateStarterGroups"), starters.get("candidateStarterUsers")
+            if (groups or users_allowed) and not who.is_system and not (
+                    who.login in (users_allowed or []) or who.groups & set(groups or [])):
+                raise Forbidden(f"vous ne pouvez pas démarrer {process_key!r} (réservé à : "
+                                f"{', '.join((groups or []) + (users_allowed or []))})")
             engine = self._script_engine()
             engine.business_key = business_key
             workflow = BpmnWorkflow(spec, subs, script_engine=engine)
@@ -305,6 +311,9 @@ class Runtime:
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             instance = self._instance(session, instance_id, lock=True)
+            allowed = {self.settings.managers_group, self.settings.deployers_group}
+            if not who.is_system and who.login != instance.initiator and not (who.groups & allowed):
+                raise Forbidden("seuls l'initiateur, les managers et les déployeurs peuvent relancer une instance")
             if instance.state != "incident":
                 raise Conflict(f"l'instance {instance.id} n'est pas en incident (état : {instance.state})")
             definition = None

@@ -76,6 +76,13 @@ def authenticate(session: Session, login: str, password: str) -> User | None:
     return user
 
 
+def rotate_calendar_token(session: Session, login: str) -> str:
+    """A new secret address for the user's iCalendar feed; the old one stops working."""
+    user = get_user(session, login)
+    user.calendar_token = secrets.token_urlsafe(24)
+    return user.calendar_token
+
+
 def issue_api_token(session: Session, login: str) -> str:
     user = get_user(session, login)
     token = secrets.token_urlsafe(32)

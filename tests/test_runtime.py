@@ -530,3 +530,36 @@ def test_suspended_deadline_resumes_later_by_the_suspended_days(runtime, deploy,
     clock.set("2027-03-11T23:00:00+00:00")
     assert runtime.tick() == 1
     assert runtime.show(iid)["variables"]["acquis"] == "2027-03-11T23:00:00+00:00"
+
+
+def test_receive_task_takes_its_message(runtime, deploy, make_user):
+    make_user("alice", "staff")
+    body = ('<bpmn:startEvent id="s"/><bpmn:receiveTask id="attente" messageRef="M"/>'
+            + script_task("apres", "recu = sens") + '<bpmn:endEvent id="e"/>' + chain("s", "attente", "apres", "e"))
+    deploy({"p.bpmn": definitions(body, extra='<bpmn:message id="M" name="avis"/>')})
+    iid = runtime.start("p", actor="alice", business_key="R")["instance_id"]
+    runtime.message("avis", business_key="R", data={"sens": "favorable"})
+    shown = runtime.show(iid)
+    assert shown["state"] == "completed" and shown["variables"]["recu"] == "favorable"
+
+
+def test_candidate_starter_groups_restrict_who_may_start(runtime, deploy, make_user):
+    make_user("alice", "staff")
+    make_user("dg", "dg_ars")
+    xml = simple_user_process().replace('isExecutable="true"',
+                                        'isExecutable="true" camunda:candidateStarterGroups="dg_ars"')
+    deploy({"p.bpmn": xml})
+    with pytest.raises(Forbidden):
+        runtime.start("p", actor="alice")
+    assert runtime.start("p", actor="dg")["state"] == "waiting"
+
+
+def test_retry_is_reserved_to_initiator_managers_and_deployers(runtime, deploy, make_user):
+    make_user("alice", "staff")
+    make_user("bob", "staff")
+    body = '<bpmn:startEvent id="s"/>' + script_task("x", "y = 1 / 0") + '<bpmn:endEvent id="e"/>' + chain("s", "x", "e")
+    deploy({"p.bpmn": definitions(body)})
+    iid = runtime.start("p", actor="alice")["instance_id"]
+    with pytest.raises(Forbidden):
+        runtime.retry(iid, actor="bob")
+    assert runtime.retry(iid, actor="alice")["state"] == "incident"

@@ -29,7 +29,7 @@ DEFAULTS = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "PERMANENT_SESSION_LIFETIME": timedelta(hours=10),
-    # Pages per inbox page, "Échéance proche" window, dashboard horizon.
+    # Tasks per inbox page, "Échéance proche" window (days), dashboard horizon (days).
     "ARSFLOW_PAGE_SIZE": 20,
     "ARSFLOW_DUE_SOON_DAYS": 3,
     "ARSFLOW_DASHBOARD_DAYS": 30,

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from engine import users as users_module
 
 from . import get_runtime
+from .queries import reading
 from .security import log_in, log_out, require_login, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -23,7 +24,7 @@ def login():
     rt = get_runtime()
     user = None
     if login_value and password:
-        with rt.db.read() as s:
+        with reading(rt) as s:
             user = users_module.authenticate(s, login_value, password)
     if user is None:
         # One message for unknown login and wrong password: no account enumeration.
@@ -63,7 +64,7 @@ def new_token():
 
 def _account_page(token: str | None = None):
     rt = get_runtime()
-    with rt.db.read() as s:
+    with reading(rt) as s:
         user = users_module.get_user(s, g.user.login)
         calendar_token = user.calendar_token
         has_token = bool(user.api_token_hash)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -89,8 +90,12 @@ def _default_message(status: int) -> str:
 
 
 def _sentence(text: str) -> str:
+    """Engine messages start in lower case; a page shows them as sentences, but a message
+    that starts with a file name or an identifier keeps it as written."""
     text = (text or "").strip()
-    return text[:1].upper() + text[1:] if text else text
+    if re.match(r"[a-zàâçéèêëîïôûùüÿœ]+[\s'’]", text):
+        return text[:1].upper() + text[1:]
+    return text
 
 
 def register(app: Flask) -> None:

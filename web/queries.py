@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +23,17 @@ from engine.models import HumanTask, Instance, ProcessDefinition
 from engine.runtime import Runtime
 
 SCOPES = ("mine", "groups", "all")
+
+
+@contextmanager
+def reading(rt: Runtime):
+    """`rt.db.read()` whose loaded rows stay usable after it: they are detached before the
+    engine's closing rollback, which would otherwise expire them."""
+    with rt.db.read() as session:
+        try:
+            yield session
+        finally:
+            session.expunge_all()
 
 
 @dataclass

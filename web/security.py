@@ -78,8 +78,9 @@ def _load_user():
     if not login or request.blueprint in current_app.extensions.get("arsflow_csrf_exempt", set()):
         return
     from . import get_runtime
+    from .queries import reading
     rt = get_runtime()
-    with rt.db.read() as s:
+    with reading(rt) as s:
         user = s.get(users_module.User, login)
         if user is None or not user.active:
             session.pop("login", None)

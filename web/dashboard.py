@@ -1,0 +1,153 @@
+"""Échéances (managers group): overdue tasks, deadlines of the coming days, tacit avis
+acquired recently, by procedure and territory; and the per-user iCalendar feed."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from flask import Blueprint, Response, abort, current_app, render_template, url_for
+from sqlalchemy import func, or_, select
+
+from engine.models import HumanTask, Instance, Timer, User
+
+from . import get_runtime, queries
+from .queries import reading
+from .formatting import as_datetime, fr_due
+from .ical import Event, calendar
+from .security import group_required, require_login
+
+bp = Blueprint("dashboard", __name__)
+
+LIST_LIMIT = 50
+FEED_LIMIT = 500
+
+
+@bp.route("/echeances")
+@group_required("managers")
+def deadlines():
+    rt = get_runtime()
+    now = rt.now()
+    days = current_app.config["ARSFLOW_DASHBOARD_DAYS"]
+    horizon = now + timedelta(days=days)
+    with reading(rt) as s:
+        names = queries.process_names(s)
+        overdue_filter = (HumanTask.state == "open", HumanTask.due_at <= now)
+        upcoming_filter = (HumanTask.state == "open", HumanTask.due_at > now, HumanTask.due_at <= horizon)
+        grouped = defaultdict(lambda: {"overdue": 0, "upcoming": 0, "tacit": 0})
+        for which, where in (("overdue", overdue_filter), ("upcoming", upcoming_filter)):
+            rows = s.execute(select(HumanTask.process_key, Instance.territory, func.count())
+                             .join(Instance, Instance.id == HumanTask.instance_id)
+                             .where(*where).group_by(HumanTask.process_key, Instance.territory)).all()
+            for key, territory, count in rows:
+                grouped[(key, territory or "—")][which] += count
+        overdue_tasks = _task_rows(s, overdue_filter, ascending=True)
+        upcoming_tasks = _task_rows(s, upcoming_filter, ascending=True)
+        timers = s.execute(select(Timer, Instance)
+                           .join(Instance, Instance.id == Timer.instance_id)
+                           .where(Timer.status == "waiting", Timer.due_at <= horizon)
+                           .order_by(Timer.due_at).limit(LIST_LIMIT)).all()
+        tacit = _tacit_avis(s, now - timedelta(days=days), now)
+    for item in tacit:
+        grouped[(item["instance"].process_key, item["instance"].territory or "—")]["tacit"] += 1
+    table = [{"process_key": k, "name": names.get(k, k), "territory": t, **v}
+             for (k, t), v in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1]))]
+    by_procedure = _series(table, "process_key", names)
+    by_territory = _series(table, "territory", {})
+    return render_template("dashboard.html", now=now, days=days, table=table, by_procedure=by_procedure,
+                           by_territory=by_territory, overdue_tasks=overdue_tasks,
+                           upcoming_tasks=upcoming_tasks, timers=timers, tacit=tacit, names=names,
+                           totals={k: sum(r[k] for r in table) for k in ("overdue", "upcoming", "tacit")})
+
+
+def _task_rows(session, where, ascending: bool):
+    order = HumanTask.due_at.asc() if ascending else HumanTask.due_at.desc()
+    return session.execute(select(HumanTask, Instance).join(Instance, Instance.id == HumanTask.instance_id)
+                           .where(*where).order_by(order, HumanTask.id).limit(LIST_LIMIT)).all()
+
+
+def _series(table: list[dict], key: str, names: dict) -> list[dict]:
+    """Rows for the bar chart, with bar widths in percent of the largest total."""
+    sums = defaultdict(lambda: {"overdue": 0, "upcoming": 0, "tacit": 0})
+    for row in table:
+        for which in ("overdue", "upcoming", "tacit"):
+            sums[row[key]][which] += row[which]
+    peak = max([v["overdue"] + v["upcoming"] + v["tacit"] for v in sums.values()] or [0]) or 1
+    series = []
+    for label, values in sorted(sums.items(), key=lambda kv: -(kv[1]["overdue"] + kv[1]["upcoming"])):
+        series.append({"label": names.get(label, label), **values,
+                       "w_overdue": 100 * values["overdue"] / peak,
+                       "w_upcoming": 100 * values["upcoming"] / peak,
+                       "w_tacit": 100 * values["tacit"] / peak})
+    return series
+
+
+def _tacit_avis(session, since, now) -> list[dict]:
+    """Avis deemed given (`variables["avis"][body]["status"] == "tacit"`) since `since`."""
+    keys = tuple(current_app.config["ARSFLOW_TACIT_PROCESSES"])
+    if not keys:
+        return []
+    found = []
+    for instance in session.scalars(select(Instance).where(Instance.process_key.in_(keys))
+                                    .order_by(Instance.id.desc()).limit(2000)):
+        avis = (instance.variables or {}).get("avis")
+        if not isinstance(avis, dict):
+            continue
+        for body, entry in avis.items():
+            if not isinstance(entry, dict) or entry.get("status") != "tacit":
+                continue
+            acquired = as_datetime(entry.get("acquired_at"))
+            if acquired is None or not (since <= acquired <= now):
+                continue
+            found.append({"instance": instance, "body": entry.get("label") or body, "acquired_at": acquired})
+    found.sort(key=lambda item: item["acquired_at"], reverse=True)
+    return found
+
+
+@bp.route("/calendrier/<token>.ics")
+def calendar_feed(token: str):
+    """A user's deadlines (assigned to them, or claimable by their groups); the secret URL
+    is the only credential, since calendar clients cannot log in."""
+    rt = get_runtime()
+    if len(token) < 16 or len(token) > 64:
+        abort(404)
+    with reading(rt) as s:
+        user = s.scalars(select(User).where(User.calendar_token == token, User.active)).first()
+        if user is None:
+            abort(404)
+        login = user.login
+        query = (rt.visible_tasks_query(s, login)
+                 .where(HumanTask.state == "open", HumanTask.due_at.is_not(None),
+                        or_(HumanTask.assignee.is_(None), HumanTask.assignee == login))
+                 .order_by(HumanTask.due_at, HumanTask.id).limit(FEED_LIMIT))
+        tasks = list(s.scalars(query))
+        instances = queries.instances_by_id(s, [t.instance_id for t in tasks])
+        names = queries.process_names(s)
+    events = []
+    for task in tasks:
+        instance = instances.get(task.instance_id)
+        business_key = instance.business_key if instance else None
+        procedure = names.get(task.process_key, task.process_key)
+        summary = f"Échéance : {task.name}" + (f" — {business_key}" if business_key else "")
+        description = "\n".join(filter(None, [
+            f"Procédure : {procedure}",
+            f"Dossier : {business_key}" if business_key else None,
+            f"Échéance : {fr_due(task.due_at)}",
+            "À traiter par vous" if task.assignee == login else "À prendre en charge par votre groupe",
+        ]))
+        events.append(Event(uid=task.id, start=task.due_at - timedelta(minutes=30), end=task.due_at,
+                            summary=summary, description=description,
+                            url=url_for("inbox.task", task_id=task.id, _external=True), categories=procedure))
+    body = calendar(events, name=f"arsflow — échéances de {user.display_name or login}", stamp=rt.now())
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": 'inline; filename="echeances.ics"',
+        "Cache-Control": "private, max-age=300",
+        "Referrer-Policy": "no-referrer",
+    })
+
+
+@bp.before_request
+def _login_except_feed():
+    from flask import request
+    if request.endpoint == "dashboard.calendar_feed":
+        return None
+    return require_login()

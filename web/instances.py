@@ -1,0 +1,82 @@
+"""One instance: its diagram with what is active and done, waiting timers, variables and
+history. Visible to its initiator, to anyone who has or had a task in it, to managers and
+to deployers; everyone else gets a 403 (and an unknown id a 404)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from engine.errors import NotFound
+from engine.models import Instance, ProcessDefinition, Resource
+
+from . import get_runtime, queries
+from .queries import reading
+from .security import require_login
+
+bp = Blueprint("instances", __name__, url_prefix="/instances")
+bp.before_request(require_login)
+
+
+def load_visible_instance(session, instance_id: int) -> Instance:
+    rt = get_runtime()
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} introuvable")
+    if not queries.may_view_instance(rt, session, instance, g.user.login, g.user.groups):
+        abort(403, description="Vous n'avez ni démarré cette instance ni eu de tâche à y traiter.")
+    return instance
+
+
+def may_terminate(instance: Instance) -> bool:
+    """The engine's rule for terminate, reused for retry (which the engine leaves open)."""
+    return g.user.is_manager or g.user.is_deployer or instance.initiator == g.user.login
+
+
+@bp.route("/<int:instance_id>")
+def show(instance_id: int):
+    rt = get_runtime()
+    with reading(rt) as s:
+        instance = load_visible_instance(s, instance_id)
+        data = queries.filter_show(rt, s, rt.show(instance_id), g.user.login, g.user.groups)
+    return render_template("instance.html", instance=instance, data=data, can_act=may_terminate(instance),
+                           now=rt.now())
+
+
+@bp.route("/<int:instance_id>/diagramme.json")
+def diagram(instance_id: int):
+    """The BPMN XML the instance runs on, with the element ids to mark, for bpmn-js."""
+    rt = get_runtime()
+    with reading(rt) as s:
+        instance = load_visible_instance(s, instance_id)
+        definition = s.get(ProcessDefinition, instance.definition_id)
+        resource = s.get(Resource, definition.resource_id)
+        xml = resource.content.decode("utf-8-sig")
+    state = rt.workflow_state(instance_id)
+    return jsonify(xml=xml, active=state["active"], completed=state["completed"],
+                   process_key=definition.key, version=definition.version)
+
+
+@bp.route("/<int:instance_id>/arreter", methods=["POST"])
+def terminate(instance_id: int):
+    rt = get_runtime()
+    with reading(rt) as s:
+        load_visible_instance(s, instance_id)
+    reason = (request.form.get("reason") or "").strip() or None
+    rt.terminate(instance_id, actor=g.user.login, reason=reason)
+    flash(f"L'instance n° {instance_id} a été arrêtée.", "info")
+    return redirect(url_for("instances.show", instance_id=instance_id))
+
+
+@bp.route("/<int:instance_id>/relancer", methods=["POST"])
+def retry(instance_id: int):
+    rt = get_runtime()
+    with reading(rt) as s:
+        instance = load_visible_instance(s, instance_id)
+    if not may_terminate(instance):
+        abort(403, description="Seuls l'initiateur, les managers et les déployeurs peuvent relancer une instance.")
+    latest = request.form.get("latest_definition") == "on"
+    result = rt.retry(instance_id, actor=g.user.login, latest_definition=latest)
+    if result["state"] == "incident":
+        flash("La relance a de nouveau échoué : voir l'incident ci-dessous.", "error")
+    else:
+        flash(f"L'instance n° {instance_id} a repris.", "success")
+    return redirect(url_for("instances.show", instance_id=instance_id))
