@@ -88,6 +88,8 @@ def test_claim_fix_a_form_error_and_complete(server, page):
     base = server["url"]
     log_in(page, base, "alice")
     # DSFR's stylesheet is applied: the header uses the Marianne font family.
+    page.wait_for_load_state("load")
+    page.wait_for_function("getComputedStyle(document.body).fontFamily.includes('Marianne')", timeout=10000)
     assert "Marianne" in page.evaluate("getComputedStyle(document.body).fontFamily")
     page.click("text=Tâches de mes groupes")
     row = page.locator("#liste-taches tbody tr", has_text="DOS-2027-001")

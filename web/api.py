@@ -217,9 +217,9 @@ def message():
     if not business_key and not correlate:
         raise InvalidInput("indiquez « business_key » ou « correlate »")
     with reading(rt) as s:
-        query = (select(Instance).join(MessageSubscription, MessageSubscription.instance_id == Instance.id)
-                 .where(MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
-                 .distinct())
+        waiting = select(MessageSubscription.instance_id).where(
+            MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
+        query = select(Instance).where(Instance.id.in_(waiting))  # no DISTINCT over JSON columns (PostgreSQL)
         if business_key:
             query = query.where(Instance.business_key == str(business_key))
         candidates = [i for i in s.scalars(query)
