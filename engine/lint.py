@@ -27,6 +27,7 @@ from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
 from .bpmn_parser import ArsParser
 from .durations import DurationError, describe_timer_value, is_duration, parse_duration, parse_instant
+from .expressions import unclosed_expression
 from .xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 
 ERROR = "error"
@@ -195,36 +196,6 @@ def _ids(values: list[str]) -> str:
 
 def _is_expression(value: str) -> bool:
     return "${" in value or "#{" in value
-
-
-def _unclosed_expression(text: str) -> str | None:
-    """The first `${…`/`#{…` that never closes (braces counted outside quotes), or None."""
-    start = 0
-    while True:
-        match = re.search(r"[$#]\{", text[start:])
-        if not match:
-            return None
-        begin = start + match.start()
-        depth, quote, i = 0, None, begin + 1
-        while i < len(text):
-            char = text[i]
-            if quote:
-                if char == "\\":
-                    i += 1
-                elif char == quote:
-                    quote = None
-            elif char in "'\"":
-                quote = char
-            elif char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            i += 1
-        if depth > 0:
-            return text[begin:begin + 40]
-        start = i + 1
 
 
 @lru_cache(maxsize=1)
@@ -949,7 +920,7 @@ class _BpmnLinter:
             self.check_expression_value(ctx, element, _local(element.tag), text)
 
     def check_expression_value(self, ctx, element, label, value):
-        fragment = _unclosed_expression(value) if ("${" in value or "#{" in value) else None
+        fragment = unclosed_expression(value) if ("${" in value or "#{" in value) else None
         if fragment is not None:
             reported = element
             while reported is not None and not reported.get("id"):

@@ -25,7 +25,7 @@ from .errors import InvalidInput, NotFound
 from .mailer import MailError, MailSettings, SmtpSender, compose, fr_due, render_notification
 from .models import (AuditEntry, HumanTask, Instance, Notification, OutboxMessage, ProcessDefinition,
                      TaskCandidate, TaskNotice, User, UserGroup)
-from .services import ServiceCall
+from .services import ServiceCall, names
 
 log = logging.getLogger("arsflow.notifications")
 
@@ -60,15 +60,6 @@ def set_preference(session, login: str, preference: str) -> User:
 
 
 # -- parsing helpers ---------------------------------------------------------------------------
-def names(value) -> list[str]:
-    """A comma-separated text or a list, as a clean list of names."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, (list, tuple, set)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value).split(",") if v.strip()]
-
-
 def parse_reminder_days(value) -> tuple[int, bool]:
     """`3` (calendar days) or `3 working` / `3 jours ouvrés` → (3, working)."""
     text = str(value).strip().lower()

@@ -33,7 +33,7 @@ from .models import (AuditEntry, HumanTask, Instance, MessageSubscription, Proce
                      Timer, User, UserGroup)
 from .scripting import ArsScriptEngine, ScriptContext, build_environment
 from .serialization import WorkflowSerializer
-from .services import ServiceRegistry, default_registry
+from .services import ServiceRegistry, default_registry, names
 from .timer_events import ClockedTimerMixin
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
@@ -797,8 +797,8 @@ class Runtime:
         for name, value in (ext.get("inputs") or {}).items():
             task.data[name] = engine.evaluate_value(task, value)
         assignee = engine.evaluate_value(task, ext["assignee"]) if ext.get("assignee") else None
-        groups = _names(engine.evaluate_value(task, ext.get("candidateGroups", "")))
-        users = _names(engine.evaluate_value(task, ext.get("candidateUsers", "")))
+        groups = names(engine.evaluate_value(task, ext.get("candidateGroups", "")))
+        users = names(engine.evaluate_value(task, ext.get("candidateUsers", "")))
         due = self._instant(engine, task, ext.get("dueDate"), now)
         follow = self._instant(engine, task, ext.get("followUpDate"), now)
         priority = engine.evaluate_value(task, ext["priority"]) if ext.get("priority") else 50
@@ -887,21 +887,8 @@ def _shift_deadline(due: datetime, days: int, zone, territory: str, calendar) ->
 
 
 def _builtin_helpers() -> dict:
-    helpers = {}
-    try:
-        from .cts_composition import HELPERS as cts_helpers
-        helpers.update(cts_helpers)
-    except ImportError:  # pragma: no cover - module added with the CTS procedure
-        pass
-    return helpers
-
-
-def _names(value) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, (list, tuple, set)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [v.strip() for v in str(value).split(",") if v.strip()]
+    from .cts_composition import HELPERS as cts_helpers
+    return dict(cts_helpers)
 
 
 def _iso(value):

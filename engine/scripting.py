@@ -15,49 +15,11 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from . import legal_calendar
 from .clock import Clock
 from .durations import add_duration as _add_duration, parse_instant
+from .expressions import split_expressions
 from .sandbox import RestrictedEnvironment
 from .services import ServiceCall, ServiceRegistry, default_registry
 
 _current_data: ContextVar[dict | None] = ContextVar("arsflow_task_data", default=None)
-
-
-def is_expression(value) -> bool:
-    return isinstance(value, str) and any(kind == "expr" for kind, _ in split_expressions(value))
-
-
-def split_expressions(text: str) -> list[tuple[str, str]]:
-    """`a ${x['k']} b ${ {1: 2}[1] }` → [("text","a "), ("expr","x['k']"), ("text"," b "), …].
-    Braces are balanced and quoted strings skipped, so dict literals and `}` in strings work."""
-    parts, i, n, buf = [], 0, len(text), []
-    while i < n:
-        if text[i] in "$#" and i + 1 < n and text[i + 1] == "{":
-            depth, j, quote = 1, i + 2, None
-            while j < n and depth:
-                ch = text[j]
-                if quote:
-                    if ch == "\\":
-                        j += 1
-                    elif ch == quote:
-                        quote = None
-                elif ch in "'\"":
-                    quote = ch
-                elif ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                j += 1
-            if depth == 0:
-                if buf:
-                    parts.append(("text", "".join(buf)))
-                    buf = []
-                parts.append(("expr", text[i + 2:j - 1].strip()))
-                i = j
-                continue
-        buf.append(text[i])
-        i += 1
-    if buf:
-        parts.append(("text", "".join(buf)))
-    return parts
 
 
 class ScriptContext:

@@ -57,15 +57,18 @@ class ServiceRegistry:
         return sorted(self._handlers)
 
 
+def names(value) -> list[str]:
+    """A comma-separated text or a list (group or user names), as a clean list."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, set)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
 def notification_handler(call: ServiceCall) -> dict:
     """Built-in `notification` topic: records who must be told what (email delivery reads it)."""
-    groups = call.inputs.get("to_groups") or []
-    if isinstance(groups, str):
-        groups = [g.strip() for g in groups.split(",") if g.strip()]
-    users = call.inputs.get("to_users") or []
-    if isinstance(users, str):
-        users = [u.strip() for u in users.split(",") if u.strip()]
-    call.notify(to_groups=groups, to_users=users,
+    call.notify(to_groups=names(call.inputs.get("to_groups")), to_users=names(call.inputs.get("to_users")),
                 subject=str(call.inputs.get("subject") or call.name or call.element_id),
                 body=str(call.inputs.get("body") or ""))
     return {}
