@@ -424,8 +424,10 @@ class Runtime:
 
     def next_due(self) -> datetime | None:
         with self.db.read() as session:
-            return session.scalar(select(func.min(Timer.due_at)).where(
-                Timer.status == "waiting", Timer.instance_id.in_(_LIVE_INSTANCES)))
+            # Walks the (status, due_at) index in order and stops at the first live instance.
+            return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)
+                                  .where(Timer.status == "waiting", Instance.state.in_(("waiting", "running")))
+                                  .order_by(Timer.due_at).limit(1))
 
     def fire_instance_timers(self, instance_id: int) -> int:
         """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
