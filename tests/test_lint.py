@@ -19,7 +19,10 @@ from engine.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 CLEAN = FIXTURES / "clean"
-MIWG = Path("/work/shared/conformance/miwg-reference")
+# The shared folder sits beside the repository (CI clones main next to it).
+MIWG = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "conformance" / "miwg-reference",
+                         Path("/work/shared/conformance/miwg-reference")) if p.is_dir()),
+            Path("/work/shared/conformance/miwg-reference"))
 MIWG_FILES = sorted(MIWG.glob("*.bpmn")) if MIWG.is_dir() else []
 needs_miwg = pytest.mark.skipif(not MIWG_FILES, reason="corpus MIWG absent")
 
