@@ -148,6 +148,15 @@ def _require_list(seats: Any, what: str = "seats") -> list:
 # --------------------------------------------------------------------------- the check
 
 
+def _out_of_bounds(what: str, count: int, low: int, high: int) -> list[str]:
+    """R1434-33's bounds for a collège or the whole CTS, as a French violation (or none)."""
+    if count < low:
+        return [f"{what} : {count} membre(s), le minimum est de {low} ({LEGAL_REFERENCE})."]
+    if count > high:
+        return [f"{what} : {count} membre(s), le maximum est de {high} ({LEGAL_REFERENCE})."]
+    return []
+
+
 def check_cts_composition(seats: list, bodies: Iterable[Mapping] | None = None) -> list[str]:
     """Every rule the composition breaks, in French; [] when the arrêté can be taken.
 
@@ -217,21 +226,8 @@ def check_cts_composition(seats: list, bodies: Iterable[Mapping] | None = None) 
                             f"au plus {cap}.")
 
     for college, (short, _heading, low, high) in COLLEGES.items():
-        count = per_college[college]
-        if count < low:
-            problems.append(f"Collège {college} ({short}) : {count} membre(s), le minimum est de "
-                            f"{low} ({LEGAL_REFERENCE}).")
-        elif count > high:
-            problems.append(f"Collège {college} ({short}) : {count} membre(s), le maximum est de "
-                            f"{high} ({LEGAL_REFERENCE}).")
-    total = sum(per_college.values())
-    low, high = TOTAL_BOUNDS
-    if total < low:
-        problems.append(f"Composition totale : {total} membre(s), le minimum est de {low} "
-                        f"({LEGAL_REFERENCE}).")
-    elif total > high:
-        problems.append(f"Composition totale : {total} membre(s), le maximum est de {high} "
-                        f"({LEGAL_REFERENCE}).")
+        problems.extend(_out_of_bounds(f"Collège {college} ({short})", per_college[college], low, high))
+    problems.extend(_out_of_bounds("Composition totale", sum(per_college.values()), *TOTAL_BOUNDS))
     return problems
 
 

@@ -168,12 +168,10 @@ class Runtime:
             engine = self._script_engine()
             engine.business_key = business_key
             workflow = BpmnWorkflow(spec, subs, script_engine=engine)
-            start_ext = getattr(spec.start, "extensions", None) or {}
             for task_spec in spec.task_specs.values():
                 initiator_var = (getattr(task_spec, "extensions", None) or {}).get("initiator")
                 if initiator_var and who.login:
                     data.setdefault(initiator_var, who.login)
-            del start_ext
             workflow.task_tree.data.update(data)
             now = self.now()
             instance = Instance(definition_id=definition.id, process_key=process_key, business_key=business_key,
@@ -749,7 +747,7 @@ class Runtime:
                 human[tid] = None
                 continue
             try:
-                human[tid] = self._human_task_row(workflow, task, instance, now)
+                human[tid] = self._human_task_row(workflow, task, instance, session, now)
             except (SpiffWorkflowException, DurationError, ValueError) as err:
                 incident = {"element_id": task.task_spec.bpmn_id,
                             "message": f"attribut Camunda illisible : {err}"}
@@ -789,10 +787,9 @@ class Runtime:
                     if isinstance(single, MessageEventDefinition):
                         messages[_subscription_id(workflow.task_tree.id, single.name)] = {
                             "name": single.name, "element_id": start.bpmn_id}
-        human = {k: v for k, v in human.items()}
         return human, timers, messages, incident
 
-    def _human_task_row(self, workflow, task, instance: Instance, now) -> dict:
+    def _human_task_row(self, workflow, task, instance: Instance, session: Session, now) -> dict:
         spec = task.task_spec
         ext = getattr(spec, "extensions", None) or {}
         engine: ArsScriptEngine = workflow.script_engine
@@ -816,17 +813,9 @@ class Runtime:
         }
         if ext.get("formRef"):
             binding = ext.get("formRefBinding") or "latest"
-            deployment_id = self._deployment_of(instance)
+            deployment_id = self.definitions.definition(session, instance.definition_id).deployment_id
             row["_form_ref"] = (ext["formRef"], binding, ext.get("formRefVersion"), deployment_id)
         return row
-
-    def _deployment_of(self, instance: Instance) -> int:
-        if not hasattr(self, "_deployments"):
-            self._deployments = {}
-        if instance.definition_id not in self._deployments:
-            with self.db.read() as s:
-                self._deployments[instance.definition_id] = s.get(ProcessDefinition, instance.definition_id).deployment_id
-        return self._deployments[instance.definition_id]
 
     def _instant(self, engine: ArsScriptEngine, task, value, now) -> datetime | None:
         """dueDate/followUpDate: an expression's result, an ISO instant, a date (due by the end
@@ -841,7 +830,7 @@ class Runtime:
             return add_duration(now.astimezone(zone), result).astimezone(now.tzinfo)
         if isinstance(result, str) and len(result.strip()) == 10:
             day = parse_instant(result.strip(), zone)
-            return day + timedelta(days=1) if True else day
+            return day + timedelta(days=1)
         return parse_instant(result, zone)
 
     def _summary(self, instance: Instance) -> dict:

@@ -15,7 +15,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDef
                                                               TimeDateEventDefinition)
 from SpiffWorkflow.task import TaskState
 
-from .durations import add_duration, parse_cycle, parse_instant
+from .durations import Cycle, add_duration, parse_cycle, parse_instant
 
 
 def timer_text(my_task, expression):
@@ -100,10 +100,11 @@ class ArsCycleTimerEventDefinition(ClockedTimerMixin, CycleTimerEventDefinition)
         if event_value["cycles"] != 0:
             if parse_instant(event_value["next"]) <= now:
                 index = event_value["index"] + 1
-                anchor = parse_instant(event_value["start"] or event_value["anchor"])
-                offset = index if event_value["start"] else index + 1
+                start = parse_instant(event_value["start"]) if event_value["start"] else None
+                occurrence = Cycle(None, start, event_value["period"]).occurrence(
+                    index, parse_instant(event_value["anchor"]))
                 event_value = dict(event_value, index=index, cycles=event_value["cycles"] - 1,
-                                   next=add_duration(anchor, _times(event_value["period"], offset)).isoformat())
+                                   next=occurrence.isoformat())
                 ready = True
         else:
             my_task.internal_data.pop("event_value", None)
@@ -118,11 +119,6 @@ class ArsCycleTimerEventDefinition(ClockedTimerMixin, CycleTimerEventDefinition)
                 child = my_task._add_child(output, TaskState.FUTURE)
                 child.task_spec._predict(child, mask=TaskState.NOT_FINISHED_MASK)
                 child.task_spec._update(child)
-
-
-def _times(period: str, n: int):
-    from .durations import parse_duration
-    return parse_duration(period) * n
 
 
 TIMER_CLASSES = {
