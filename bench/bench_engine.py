@@ -30,21 +30,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 FLOW = ROOT.parent / "shared" / "bench" / "flow.bpmn"
 
-from engine.clock import FixedClock  # noqa: E402
-from engine.config import Settings  # noqa: E402
-from engine.db import Database  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import Instance, Timer  # noqa: E402
-from engine.runtime import Runtime  # noqa: E402
-from engine import users  # noqa: E402
+from arsflow.engine.config import Settings  # noqa: E402
+from arsflow.engine.db import Database  # noqa: E402
+from arsflow.engine.migrate import upgrade  # noqa: E402
+from arsflow.engine.models import Instance, Timer  # noqa: E402
+from arsflow.engine.people import users  # noqa: E402
+from arsflow.engine.runtime import Runtime  # noqa: E402
+from arsflow.engine.time.clock import FixedClock  # noqa: E402
 
 
 def raw_engine(n: int) -> dict:
     """Stock SpiffWorkflow 3.2: what SpiffArena's peers measured (timer written "P3D")."""
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-    from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
     from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+    from SpiffWorkflow.bpmn.specs.defaults import ServiceTask
     from SpiffWorkflow.camunda.parser import CamundaParser
     from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
     from SpiffWorkflow.task import TaskState

@@ -7,12 +7,12 @@ import os
 import sys
 from datetime import datetime
 
-from engine.clock import FixedClock, SystemClock
-from engine.config import Settings
-from engine.db import Database
-from engine.errors import ArsflowError, DeploymentError, InvalidInput
-from engine.migrate import upgrade
-from engine.runtime import Runtime
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.errors import ArsflowError, DeploymentError, InvalidInput
+from arsflow.engine.migrate import upgrade
+from arsflow.engine.runtime import Runtime
+from arsflow.engine.time.clock import FixedClock, SystemClock
 
 
 def _json_arg(text: str | None, what: str) -> dict:
@@ -41,7 +41,7 @@ def build_runtime(args) -> Runtime:
     db = Database(settings.database_url)
     upgrade(db.engine)
     runtime = Runtime(db, settings, clock=_now(args.now))
-    from engine import notifications
+    from arsflow.engine.people import notifications
     notifications.install(runtime)  # service topics notification/reassign + email outbox
     return runtime
 
@@ -60,7 +60,7 @@ def cmd_init(args):
     rt = build_runtime(args)
     result = {"database": rt.db.url, "demo": None}
     if args.demo:
-        from engine.demo import load_demo
+        from arsflow.processes.demo import load_demo
         result["demo"] = load_demo(rt)
     if args.json:
         _print(args, result)
@@ -76,7 +76,7 @@ def cmd_init(args):
 
 
 def cmd_deploy(args, lint_only=False):
-    from engine.definitions import collect_sources
+    from arsflow.engine.bpmn.definitions import collect_sources
     rt = build_runtime(args)
     sources = collect_sources(args.paths)
     with rt.db.transaction() as session:
@@ -95,7 +95,7 @@ def cmd_deploy(args, lint_only=False):
 
 
 def cmd_users_add(args):
-    from engine import users
+    from arsflow.engine.people import users
     rt = build_runtime(args)
     password = None
     if args.password_stdin:
@@ -104,7 +104,7 @@ def cmd_users_add(args):
         user = users.add_user(session, args.login, args.group or [], password=password, email=args.email,
                               display_name=args.name, now=rt.now())
         if args.notifications:
-            from engine.notifications import set_preference
+            from arsflow.engine.people.notifications import set_preference
             set_preference(session, user.login, args.notifications)
         groups = sorted(users.groups_of(session, user.login))
     _print(args, {"login": user.login, "groups": groups, "email": user.email,
@@ -128,7 +128,7 @@ def cmd_notify_send(args):
 
 
 def cmd_digest(args):
-    from engine.digest import queue_due_digests
+    from arsflow.engine.people.digest import queue_due_digests
     rt = build_runtime(args)
     queued = queue_due_digests(rt, rt.notifier, force=args.any_hour)
     report = dict(rt.notifier.deliver(limit=args.limit), digests=queued)
@@ -239,7 +239,7 @@ def cmd_suspend(args, resume=False):
 
 
 def cmd_deadline(args):
-    from engine import legal_calendar
+    from arsflow.engine.time import legal_calendar
     try:
         deadline = legal_calendar.compute_deadline(args.start, args.delay, args.territory,
                                                    extension=not args.no_extension)
@@ -250,7 +250,7 @@ def cmd_deadline(args):
 
 
 def cmd_serve(args, web=True):
-    from engine.scheduler import TimerScheduler
+    from arsflow.engine.time.scheduler import TimerScheduler
     rt = build_runtime(args)
     scheduler = TimerScheduler(rt)
     scheduler.start()
@@ -263,8 +263,8 @@ def cmd_serve(args, web=True):
         finally:
             scheduler.shutdown()
         return 0
+    from arsflow.web import create_app
     from waitress import serve
-    from web import create_app
     app = create_app(runtime=rt)
     print(f"arsflow : http://{args.host}:{args.port}/ (Ctrl+C pour arrêter)")
     try:

@@ -31,7 +31,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date, datetime, time
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path

@@ -13,28 +13,35 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
+from arsflow.engine.bpmn.definitions import DefinitionStore
+from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
+from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_environment
+from arsflow.engine.bpmn.serialization import WorkflowSerializer
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
+from arsflow.engine.forms import FormValidationError
+from arsflow.engine.models import (
+    AuditEntry,
+    HumanTask,
+    Instance,
+    MessageSubscription,
+    ProcessDefinition,
+    TaskCandidate,
+    Timer,
+    User,
+    UserGroup,
+)
+from arsflow.engine.services import ServiceRegistry, default_registry, names
+from arsflow.engine.time.clock import Clock, SystemClock
+from arsflow.engine.time.durations import DurationError, add_duration, is_duration, parse_instant
+from arsflow.engine.time.timer_events import ClockedTimerMixin
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
-
-from .bpmn_parser import ArsMessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
-
-from .clock import Clock, SystemClock
-from .config import Settings
-from .db import Database
-from .definitions import DefinitionStore
-from .durations import DurationError, add_duration, is_duration, parse_instant
-from .errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
-from .forms import FormValidationError
-from .models import (AuditEntry, HumanTask, Instance, MessageSubscription, ProcessDefinition, TaskCandidate,
-                     Timer, User, UserGroup)
-from .scripting import ArsScriptEngine, ScriptContext, build_environment
-from .serialization import WorkflowSerializer
-from .services import ServiceRegistry, default_registry, names
-from .timer_events import ClockedTimerMixin
 
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 
@@ -110,7 +117,9 @@ class Runtime:
         # handler(session, instance, effect, now). engine.notifications registers itself here.
         self.effect_handlers: dict = {}
         self.after_commit: list = db.after_commit  # callables run after each committed transaction
-        from .notifications import install  # email outbox, reminders, reassignment topics
+        from arsflow.engine.people.notifications import (
+            install,  # email outbox, reminders, reassignment topics
+        )
         install(self)
 
     # -- helpers -------------------------------------------------------------------------
@@ -353,7 +362,7 @@ class Runtime:
             return self._summary(instance)
 
     def resume_deadlines(self, instance_id, actor: str | None = None, on: str | None = None) -> dict:
-        from . import legal_calendar
+        from arsflow.engine.time import legal_calendar
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             instance = self._instance(session, instance_id, lock=True)
@@ -878,8 +887,13 @@ def _shift_deadline(due: datetime, days: int, zone, territory: str, calendar) ->
 
 
 def _builtin_helpers() -> dict:
-    from .cts_composition import HELPERS as cts_helpers
-    return dict(cts_helpers)
+    """Helpers that installed procedures bring to scripts (entry-point group
+    `arsflow.script_helpers`, each a dict of name -> callable); the engine names none of them."""
+    from importlib.metadata import entry_points
+    helpers: dict = {}
+    for entry in entry_points(group="arsflow.script_helpers"):
+        helpers.update(entry.load())
+    return helpers
 
 
 def _iso(value):

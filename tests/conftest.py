@@ -6,14 +6,13 @@ import os
 import uuid
 
 import pytest
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.migrate import upgrade
+from arsflow.engine.people import users
+from arsflow.engine.runtime import Runtime
+from arsflow.engine.time.clock import FixedClock
 from sqlalchemy import create_engine, text
-
-from engine.clock import FixedClock
-from engine.config import Settings
-from engine.db import Database
-from engine.migrate import upgrade
-from engine.runtime import Runtime
-from engine import users
 
 POSTGRES_URL = os.environ.get("ARSFLOW_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])

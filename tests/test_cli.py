@@ -6,8 +6,8 @@ import json
 import sys
 
 import pytest
+from arsflow.cli.main import main
 
-from cli.main import main
 from tests.bpmn_builder import chain, definitions, timer_boundary, user_task
 
 

@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from lxml import etree
-
-from engine import cts_composition as cc
-from engine.cts_composition import (
+from arsflow.processes import cts_composition as cc
+from arsflow.processes.cts_composition import (
     DEFAULT_BODIES,
     HELPERS,
     apply_seat_corrections,
@@ -21,6 +19,7 @@ from engine.cts_composition import (
     seat_list_text,
     seats_from_form,
 )
+from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = {row["code"]: row for row in DEFAULT_BODIES}
@@ -482,7 +481,7 @@ def test_shipped_dmn_can_fill_every_college(territory):
 
 
 def test_a_validated_proposal_form_gives_checkable_seats():
-    forms = pytest.importorskip("engine.forms")
+    forms = pytest.importorskip("arsflow.engine.forms")
     form = forms.load_form_file(ROOT / "forms" / "cts_propositions.form")
     context = {"body": dict(ROWS["amf"])}
     submitted = {"response_date": "2026-10-01", "proposal": {"seat1": {

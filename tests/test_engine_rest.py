@@ -12,13 +12,12 @@ import json
 import re
 
 import pytest
+from arsflow import web
+from arsflow.engine.models import DecisionDefinition, Deployment, FormDefinition, Instance, ProcessDefinition
+from arsflow.engine.people import users
+from arsflow.web import engine_rest
 from flask import Flask
 from sqlalchemy import func, select
-
-import web
-from engine import users
-from engine.models import DecisionDefinition, Deployment, FormDefinition, Instance, ProcessDefinition
-from web import engine_rest
 
 PASSWORD = "mot-de-passe-proprio"
 BASE = "/engine-rest"

@@ -8,12 +8,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import arsflow.engine.forms as forms_module
 import pytest
-from hypothesis import given, settings, strategies as st
-from werkzeug.datastructures import MultiDict
-
-import engine.forms as forms_module
-from engine.forms import (
+from arsflow.engine.forms import (
     Component,
     Field,
     FormError,
@@ -23,6 +20,9 @@ from engine.forms import (
     load_form_dir,
     load_form_file,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "forms" / "instruction_autorisation.form"
 CONTEXT = {

@@ -9,14 +9,22 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from engine import legal_calendar as lc
-from engine.legal_calendar import (
-    Deadline, LegalCalendarError, clear_extra_days_off, compute_deadline, days_before,
-    french_date, is_working_day, legal_deadline_expiry, register_extra_days_off,
-    resolve_territory, working_days_between,
+from arsflow.engine.time import legal_calendar as lc
+from arsflow.engine.time.legal_calendar import (
+    Deadline,
+    LegalCalendarError,
+    clear_extra_days_off,
+    compute_deadline,
+    days_before,
+    french_date,
+    is_working_day,
+    legal_deadline_expiry,
+    register_extra_days_off,
+    resolve_territory,
+    working_days_between,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 UTC = timezone.utc
 

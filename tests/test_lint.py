@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from engine.bpmn_parser import ArsParser
-from engine.lint import Finding, LintReport, _bpmn_schema, lint_paths, lint_sources
-from engine.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
+from arsflow.engine.bpmn.lint import Finding, LintReport, _bpmn_schema, lint_paths, lint_sources
+from arsflow.engine.bpmn.parser import ArsParser
+from arsflow.engine.bpmn.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 CLEAN = FIXTURES / "clean"

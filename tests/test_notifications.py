@@ -10,13 +10,13 @@ from xml.sax.saxutils import escape
 
 import pytest
 from aiosmtpd.controller import Controller
+from arsflow.engine.errors import InvalidInput
+from arsflow.engine.models import DigestRun, OutboxMessage, TaskCandidate, TaskNotice
+from arsflow.engine.people import notifications, users
+from arsflow.engine.people.digest import queue_due_digests
+from arsflow.engine.people.mailer import MailSettings
 from sqlalchemy import select
 
-from engine import notifications, users
-from engine.digest import queue_due_digests
-from engine.errors import InvalidInput
-from engine.mailer import MailSettings
-from engine.models import DigestRun, OutboxMessage, TaskCandidate, TaskNotice
 from tests.bpmn_builder import chain, definitions, flow, script_task, timer_boundary, user_task
 
 BASE = "https://arsflow.ars-idf.test"
@@ -441,7 +441,8 @@ def test_nothing_is_sent_without_smtp_host_and_messages_wait(runtime, deploy, sm
 
 def test_the_scheduler_delivers_the_outbox_and_the_digest(runtime, deploy, smtp, notifier, person):
     import time
-    from engine.scheduler import TimerScheduler
+
+    from arsflow.engine.time.scheduler import TimerScheduler
     alice = person("alice", "staff")
     deploy({"p.bpmn": _notify_process()})
     runtime.start("p", actor="alice")  # Monday 30 Nov, 10:00 Paris: past the digest hour
@@ -638,7 +639,7 @@ def test_reassign_to_a_person_and_bad_inputs(runtime, deploy, smtp, notifier, pe
 
 # -- command line ------------------------------------------------------------------------------------------
 def test_cli_preference_and_notify_send(runtime, deploy, smtp, monkeypatch, capsys):
-    from cli.main import main
+    from arsflow.cli.main import main
     url = runtime.db.url
     monkeypatch.setenv("ARSFLOW_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("ARSFLOW_SMTP_PORT", str(smtp.port))
@@ -661,7 +662,7 @@ def test_cli_preference_and_notify_send(runtime, deploy, smtp, monkeypatch, caps
 def test_migration_matches_the_notification_models(database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from engine.models import Base
+    from arsflow.engine.models import Base
     mine = {"notifications", "notification_outbox", "task_notices", "digest_runs"}
     with database.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)

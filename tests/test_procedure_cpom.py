@@ -10,9 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from engine.definitions import collect_sources
-from engine.errors import Forbidden, InvalidInput
+from arsflow.engine.bpmn.definitions import collect_sources
+from arsflow.engine.errors import Forbidden, InvalidInput
 
 ROOT = Path(__file__).resolve().parent.parent
 

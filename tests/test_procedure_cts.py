@@ -14,9 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from engine.definitions import collect_sources
-from engine.errors import Conflict, InvalidInput
+from arsflow.engine.bpmn.definitions import collect_sources
+from arsflow.engine.errors import Conflict, InvalidInput
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "processes" / "cts_nomination.bpmn", ROOT / "processes" / "cts_organismes.dmn", ROOT / "forms"]

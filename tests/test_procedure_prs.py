@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from engine.definitions import collect_sources
-from engine.errors import InvalidInput
+from arsflow.engine.bpmn.definitions import collect_sources
+from arsflow.engine.errors import InvalidInput
 
 ROOT = Path(__file__).resolve().parent.parent
 BODIES = ["Préfet de région", "CRSA", "CDCA de Paris"]

@@ -6,11 +6,19 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from arsflow.engine.errors import Conflict, DeploymentError, Forbidden, InvalidInput, NotFound
+from arsflow.engine.models import AuditEntry, HumanTask, Instance, ProcessDefinition, Timer
 from sqlalchemy import func, select
 
-from engine.errors import Conflict, DeploymentError, Forbidden, InvalidInput, NotFound
-from engine.models import AuditEntry, HumanTask, Instance, ProcessDefinition, Timer
-from tests.bpmn_builder import chain, definitions, flow, script_task, simple_user_process, timer_boundary, user_task
+from tests.bpmn_builder import (
+    chain,
+    definitions,
+    flow,
+    script_task,
+    simple_user_process,
+    timer_boundary,
+    user_task,
+)
 
 FORM = json.dumps({
     "id": "avis-form", "type": "default", "schemaVersion": 16, "exporter": {"name": "Camunda Modeler", "version": "5.28.0"},
@@ -387,7 +395,7 @@ def test_notification_service_task_is_recorded(runtime, deploy, make_user):
 def test_failure_half_way_leaves_no_trace(runtime, deploy, make_user, monkeypatch):
     make_user("alice", "staff")
     deploy({"p.bpmn": simple_user_process()})
-    import engine.runtime as rt_module
+    import arsflow.engine.runtime as rt_module
     real = rt_module.Runtime._persist
 
     def broken(self, session, instance, *args, **kwargs):

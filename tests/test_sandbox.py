@@ -5,20 +5,19 @@ import uuid
 from datetime import date
 from xml.sax.saxutils import escape
 
+import arsflow.engine.bpmn.sandbox as sandbox
 import pytest
-from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.camunda.parser import CamundaParser
-from SpiffWorkflow.util.task import TaskState
-
-import engine.sandbox as sandbox
-from engine.sandbox import (
+from arsflow.engine.bpmn.sandbox import (
     RestrictedEnvironment,
     SandboxError,
     compile_script,
     make_script_engine,
 )
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.camunda.parser import CamundaParser
+from SpiffWorkflow.util.task import TaskState
 
 BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

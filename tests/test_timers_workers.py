@@ -5,13 +5,13 @@ import threading
 import time
 
 import pytest
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.models import AuditEntry, Timer
+from arsflow.engine.runtime import Runtime
+from arsflow.engine.time.scheduler import TimerScheduler
 from sqlalchemy import func, select
 
-from engine.config import Settings
-from engine.db import Database
-from engine.models import AuditEntry, Timer
-from engine.runtime import Runtime
-from engine.scheduler import TimerScheduler
 from tests.bpmn_builder import chain, definitions, flow, script_task, timer_boundary, user_task
 
 

@@ -14,13 +14,11 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from arsflow import web
+from arsflow.engine.models import HumanTask, Instance, TaskCandidate, User
+from arsflow.web import form_render, ical
+from arsflow.web.queries import Cursor
 from sqlalchemy import insert, select
-
-from engine.models import HumanTask, Instance, TaskCandidate, User
-
-import web
-from web import form_render, ical
-from web.queries import Cursor
 
 PASSWORD = "motdepasse-demo"
 NOW = "2027-02-01T09:00:00+00:00"  # a Monday, 10:00 in Paris
@@ -353,7 +351,7 @@ def test_claim_refusals(client_for, env):
     assert post(client_for("alice"), "/taches/inconnue/prendre").status_code == 404
     env["rt"].claim(env["task_id"], "alice")  # alice holds it: a colleague gets a clear conflict
     with env["rt"].db.transaction() as s:
-        from engine.users import add_user
+        from arsflow.engine.people.users import add_user
         add_user(s, "alain", ["instructeurs"], password=PASSWORD, now=env["rt"].now())
     response = post(client_for("alain"), f"/taches/{env['task_id']}/prendre")
     assert response.status_code == 409
@@ -577,7 +575,7 @@ def test_completing_a_stale_page_is_a_clear_409(client_for, env):
 def test_task_of_someone_else_cannot_be_completed(client_for, env):
     env["rt"].claim(env["task_id"], "alice")
     with env["rt"].db.transaction() as s:
-        from engine.users import add_user
+        from arsflow.engine.people.users import add_user
         add_user(s, "alain", ["instructeurs"], password=PASSWORD, now=env["rt"].now())
     client = client_for("alain")
     assert "prise en charge par alice" in client.get(f"/taches/{env['task_id']}").text
@@ -997,13 +995,13 @@ def test_cursor_round_trip_and_refusal():
     cursor = Cursor(datetime(2027, 3, 1, 23, 0, tzinfo=timezone.utc), "abc")
     assert Cursor.decode(cursor.encode()) == cursor
     assert Cursor.decode(Cursor(None, "z").encode()).due is None
-    from engine.errors import InvalidInput
+    from arsflow.engine.errors import InvalidInput
     with pytest.raises(InvalidInput):
         Cursor.decode("bm9uc2Vucw")  # "nonsens": no separator
 
 
 def test_form_render_conditions_and_dynamic_lists():
-    from engine.forms import load_form
+    from arsflow.engine.forms import load_form
     from werkzeug.datastructures import MultiDict
     form = load_form({"id": "c", "components": [
         {"type": "checkbox", "key": "autre", "label": "Autre"},
@@ -1025,7 +1023,7 @@ def test_form_render_conditions_and_dynamic_lists():
 
 
 def test_post_for_form_keeps_checklists_as_lists():
-    from engine.forms import load_form
+    from arsflow.engine.forms import load_form
     from werkzeug.datastructures import MultiDict
     form = load_form({"id": "c", "components": [
         {"type": "checklist", "key": "pieces", "label": "Pièces", "values": [{"label": "A", "value": "a"}]},

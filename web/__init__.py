@@ -12,11 +12,10 @@ import os
 import secrets
 from datetime import timedelta
 
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.runtime import Runtime
 from flask import Flask
-
-from engine.config import Settings
-from engine.db import Database
-from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,8 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     if runtime is None:
         settings = settings or Settings()
         runtime = Runtime(Database(settings.database_url), settings)
-    app = Flask(__name__)
+    # `arsflow` is a namespace package: Flask cannot guess an instance folder for it.
+    app = Flask(__name__, instance_path=os.path.abspath("instance"))
     app.config.update(DEFAULTS)
     app.config["SESSION_COOKIE_SECURE"] = os.environ.get("ARSFLOW_SECURE_COOKIES", "").lower() in ("1", "true", "oui")
     app.config.update(config or {})
@@ -52,7 +52,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         app.config["SECRET_KEY"] = os.environ.get("ARSFLOW_SECRET_KEY") or _ephemeral_secret()
     app.extensions["arsflow_runtime"] = runtime
 
-    from . import api, auth, dashboard, errors, formatting, inbox, instances, procedures, security
+    from arsflow.web import api, auth, dashboard, errors, formatting, inbox, instances, procedures, security
     formatting.register(app)
     security.register(app)
     errors.register(app)
@@ -66,9 +66,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
 def _register_engine_rest(app: Flask) -> None:
     """The Camunda-compatible REST blueprint, when present; it authenticates by token, so
     the blueprints it adds are exempt from the cookie-session CSRF check."""
-    from . import security
+    from arsflow.web import security
     try:
-        from . import engine_rest
+        from arsflow.web import engine_rest
     except ImportError:
         return
     before = set(app.blueprints)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from arsflow.engine.errors import Forbidden, InvalidInput, NotFound
+from arsflow.engine.models import Deployment, HumanTask, Instance, MessageSubscription, ProcessDefinition
+from arsflow.engine.people import users as users_module
+from arsflow.web import get_runtime, queries
+from arsflow.web.formatting import end_of_week
+from arsflow.web.queries import reading
+from arsflow.web.security import CurrentUser
+from arsflow.web.uploads import read_sources
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from sqlalchemy import select
-
-from engine import users as users_module
-from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.models import Deployment, HumanTask, Instance, MessageSubscription, ProcessDefinition
-
-from . import get_runtime, queries
-from .queries import reading
-from .formatting import end_of_week
-from .security import CurrentUser
-from .uploads import read_sources
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 OPENAPI = Path(__file__).with_name("openapi.yaml")

@@ -1,13 +1,11 @@
 """Connexion, déconnexion and "Mon compte" (API token, calendar feed address)."""
 from __future__ import annotations
 
+from arsflow.engine.people import users as users_module
+from arsflow.web import get_runtime
+from arsflow.web.queries import reading
+from arsflow.web.security import log_in, log_out, require_login, safe_next
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
-
-from engine import users as users_module
-
-from . import get_runtime
-from .queries import reading
-from .security import log_in, log_out, require_login, safe_next
 
 bp = Blueprint("auth", __name__)
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+from arsflow.engine.models import HumanTask, Instance, Timer, User
+from arsflow.web import get_runtime, queries
+from arsflow.web.formatting import as_datetime, fr_due
+from arsflow.web.ical import Event, calendar
+from arsflow.web.queries import reading
+from arsflow.web.security import group_required, require_login
 from flask import Blueprint, Response, abort, current_app, render_template, url_for
 from sqlalchemy import func, or_, select
-
-from engine.models import HumanTask, Instance, Timer, User
-
-from . import get_runtime, queries
-from .queries import reading
-from .formatting import as_datetime, fr_due
-from .ical import Event, calendar
-from .security import group_required, require_login
 
 bp = Blueprint("dashboard", __name__)
 

@@ -34,17 +34,22 @@ import math
 import re
 from datetime import datetime
 
+from arsflow.engine.bpmn.definitions import kind_of
+from arsflow.engine.bpmn.xmlsafe import XmlError, parse_xml
+from arsflow.engine.errors import ArsflowError, Conflict, DeploymentError, Forbidden, NotFound
+from arsflow.engine.models import (
+    DecisionDefinition,
+    Deployment,
+    FormDefinition,
+    Instance,
+    ProcessDefinition,
+    Resource,
+)
+from arsflow.engine.people import users as users_module
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
-
-from engine import users as users_module
-from engine.definitions import kind_of
-from engine.errors import ArsflowError, Conflict, DeploymentError, Forbidden, NotFound
-from engine.models import (DecisionDefinition, Deployment, FormDefinition, Instance, ProcessDefinition,
-                           Resource)
-from engine.xmlsafe import XmlError, parse_xml
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +81,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(well_known_bp)
     app.extensions["arsflow_engine_rest"] = base
     try:  # the pages' CSRF check (web.security) must not apply: no cookie session here
-        from . import security
+        from arsflow.web import security
     except ImportError:  # pragma: no cover - web app without its security module
         return
     for name in (bp.name, well_known_bp.name):
@@ -84,7 +89,7 @@ def register(app: Flask) -> None:
 
 
 def _runtime():
-    from . import get_runtime  # late: web/__init__ imports this module from create_app
+    from arsflow.web import get_runtime  # late: web/__init__ imports this module from create_app
     return get_runtime()
 
 

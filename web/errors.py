@@ -4,10 +4,9 @@ from __future__ import annotations
 import logging
 import re
 
+from arsflow.engine.errors import ArsflowError
 from flask import Flask, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
-
-from engine.errors import ArsflowError
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,14 @@ and assistive technologies.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from arsflow.engine.forms import Component, Field, Form
 from markupsafe import Markup, escape
-
-from engine.forms import Component, Field, Form
 
 _TEXT_INPUTS = {"textfield", "textarea"}
 _MULTI = {"checklist", "taglist"}

@@ -10,10 +10,9 @@ import json
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from arsflow.engine.time.clock import ensure_utc
+from arsflow.engine.time.legal_calendar import LegalCalendarError, compute_deadline, french_date
 from flask import Flask, current_app
-
-from engine.clock import ensure_utc
-from engine.legal_calendar import LegalCalendarError, compute_deadline, french_date
 
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
            "septembre", "octobre", "novembre", "décembre")
@@ -44,7 +43,7 @@ ACTION_LABELS = {
 
 
 def _runtime():
-    from . import get_runtime
+    from arsflow.web import get_runtime
     return get_runtime()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.clock import ensure_utc
+from arsflow.engine.time.clock import ensure_utc
 
 CRLF = "\r\n"
 

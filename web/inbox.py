@@ -3,15 +3,13 @@ its instance's history). Claiming, releasing and completing go through the engin
 checks who may act; these views only decide what to show."""
 from __future__ import annotations
 
+from arsflow.engine.errors import InvalidInput
+from arsflow.engine.models import Instance, ProcessDefinition
+from arsflow.web import form_render, get_runtime, queries
+from arsflow.web.formatting import end_of_week, legal_explanation, zone
+from arsflow.web.queries import reading
+from arsflow.web.security import require_login
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-
-from engine.errors import InvalidInput
-from engine.models import Instance, ProcessDefinition
-
-from . import form_render, get_runtime, queries
-from .queries import reading
-from .formatting import end_of_week, legal_explanation, zone
-from .security import require_login
 
 bp = Blueprint("inbox", __name__)
 bp.before_request(require_login)

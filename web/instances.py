@@ -3,14 +3,12 @@ history. Visible to its initiator, to anyone who has or had a task in it, to man
 to deployers; everyone else gets a 403 (and an unknown id a 404)."""
 from __future__ import annotations
 
+from arsflow.engine.errors import NotFound
+from arsflow.engine.models import Instance, ProcessDefinition, Resource
+from arsflow.web import get_runtime, queries
+from arsflow.web.queries import reading
+from arsflow.web.security import require_login
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
-
-from engine.errors import NotFound
-from engine.models import Instance, ProcessDefinition, Resource
-
-from . import get_runtime, queries
-from .queries import reading
-from .security import require_login
 
 bp = Blueprint("instances", __name__, url_prefix="/instances")
 bp.before_request(require_login)

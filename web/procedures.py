@@ -6,20 +6,24 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from arsflow.engine.bpmn.definitions import kind_of
+from arsflow.engine.errors import DeploymentError, NotFound
+from arsflow.engine.forms import FormValidationError
+from arsflow.engine.models import (
+    DecisionDefinition,
+    Deployment,
+    FormDefinition,
+    Instance,
+    ProcessDefinition,
+    Resource,
+)
+from arsflow.web import form_render, get_runtime
+from arsflow.web.formatting import zone
+from arsflow.web.queries import reading
+from arsflow.web.security import group_required, require_login
+from arsflow.web.uploads import read_sources
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
-
-from engine.definitions import kind_of
-from engine.errors import DeploymentError, NotFound
-from engine.forms import FormValidationError
-from engine.models import (DecisionDefinition, Deployment, FormDefinition, Instance, ProcessDefinition,
-                           Resource)
-
-from . import form_render, get_runtime
-from .queries import reading
-from .formatting import zone
-from .security import group_required, require_login
-from .uploads import read_sources
 
 bp = Blueprint("procedures", __name__, url_prefix="/procedures")
 bp.before_request(require_login)

@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from arsflow.engine.errors import InvalidInput
+from arsflow.engine.models import HumanTask, Instance, ProcessDefinition
+from arsflow.engine.runtime import Runtime
+from arsflow.engine.time.clock import ensure_utc
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
-
-from engine.clock import ensure_utc
-from engine.errors import InvalidInput
-from engine.models import HumanTask, Instance, ProcessDefinition
-from engine.runtime import Runtime
 
 SCOPES = ("mine", "groups", "all")
 

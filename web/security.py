@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlsplit
 
+from arsflow.engine.people import users as users_module
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
-
-from engine import users as users_module
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
@@ -77,8 +76,8 @@ def _load_user():
     login = session.get("login")
     if not login or request.blueprint in current_app.extensions.get("arsflow_csrf_exempt", set()):
         return
-    from . import get_runtime
-    from .queries import reading
+    from arsflow.web import get_runtime
+    from arsflow.web.queries import reading
     rt = get_runtime()
     with reading(rt) as s:
         user = s.get(users_module.User, login)
@@ -128,7 +127,7 @@ def group_required(which: str):
                 return require_login()
             allowed = user.is_manager if which == "managers" else user.is_deployer
             if not allowed:
-                from . import get_runtime
+                from arsflow.web import get_runtime
                 group = getattr(get_runtime().settings, f"{which}_group")
                 abort(403, description=f"Cette page est réservée au groupe « {group} ».")
             return view(*args, **kwargs)

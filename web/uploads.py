@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import posixpath
 
+from arsflow.engine.bpmn.definitions import kind_of
+from arsflow.engine.errors import InvalidInput
 from flask import current_app
-
-from engine.definitions import kind_of
-from engine.errors import InvalidInput
 
 MAX_FILES = 50
 

@@ -1,7 +1,6 @@
 """Alembic environment: the connection comes from `engine.migrate.upgrade`."""
 from alembic import context
-
-from engine.models import Base
+from arsflow.engine.models import Base
 
 config = context.config
 target_metadata = Base.metadata

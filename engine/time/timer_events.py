@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import (CycleTimerEventDefinition,
-                                                              DurationTimerEventDefinition,
-                                                              TimeDateEventDefinition)
+from arsflow.engine.time.durations import Cycle, add_duration, parse_cycle, parse_instant
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+)
 from SpiffWorkflow.task import TaskState
-
-from .durations import Cycle, add_duration, parse_cycle, parse_instant
 
 
 def timer_text(my_task, expression):

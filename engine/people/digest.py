@@ -12,14 +12,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from arsflow.engine.errors import InvalidInput
+from arsflow.engine.models import DigestRun, HumanTask, Instance, Notification, OutboxMessage, User
+from arsflow.engine.people.mailer import fr_due, fr_instant, greeting, page
+from arsflow.engine.time.durations import parse_instant
+from arsflow.engine.time.legal_calendar import french_date
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-
-from .durations import parse_instant
-from .errors import InvalidInput
-from .legal_calendar import french_date
-from .mailer import fr_due, fr_instant, greeting, page
-from .models import DigestRun, HumanTask, Instance, Notification, OutboxMessage, User
 
 # Procedures whose `avis` variable maps each consulted body to {"status", "acquired_at", …}.
 TACIT_PROCESS_KEYS = ("prs_consultation",)

@@ -20,15 +20,20 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
+from arsflow.engine.bpmn.expressions import unclosed_expression
+from arsflow.engine.bpmn.parser import ArsParser
+from arsflow.engine.bpmn.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
+from arsflow.engine.time.durations import (
+    DurationError,
+    describe_timer_value,
+    is_duration,
+    parse_duration,
+    parse_instant,
+)
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
-
-from .bpmn_parser import ArsParser
-from .durations import DurationError, describe_timer_value, is_duration, parse_duration, parse_instant
-from .expressions import unclosed_expression
-from .xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 
 ERROR = "error"
 WARNING = "warning"

@@ -22,7 +22,7 @@ class TimerScheduler:
         self._stopped = threading.Event()
 
     def start(self):
-        from .notifications import NotificationScheduler
+        from arsflow.engine.people.notifications import NotificationScheduler
         self.scheduler.start()
         self._schedule(timedelta(0))  # catch up at once
         # Reminders/escalations from task properties, daily digests, email outbox delivery.

@@ -9,15 +9,15 @@ from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from arsflow.engine.bpmn.expressions import split_expressions
+from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
+from arsflow.engine.services import ServiceCall, ServiceRegistry, default_registry
+from arsflow.engine.time import legal_calendar
+from arsflow.engine.time.clock import Clock
+from arsflow.engine.time.durations import add_duration as _add_duration
+from arsflow.engine.time.durations import parse_instant
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-
-from . import legal_calendar
-from .clock import Clock
-from .durations import add_duration as _add_duration, parse_instant
-from .expressions import split_expressions
-from .sandbox import RestrictedEnvironment
-from .services import ServiceCall, ServiceRegistry, default_registry
 
 _current_data: ContextVar[dict | None] = ContextVar("arsflow_task_data", default=None)
 

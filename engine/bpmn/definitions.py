@@ -12,16 +12,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arsflow.engine import forms as forms_module
+from arsflow.engine.bpmn.lint import Finding, LintReport, lint_sources
+from arsflow.engine.bpmn.parser import ArsParser
+from arsflow.engine.bpmn.xmlsafe import parse_xml
+from arsflow.engine.errors import DeploymentError, NotFound
+from arsflow.engine.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
-
-from . import forms as forms_module
-from .bpmn_parser import ArsParser
-from .errors import DeploymentError, NotFound
-from .lint import Finding, LintReport, lint_sources
-from .models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
-from .xmlsafe import parse_xml
 
 KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".form": "form"}
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from copy import deepcopy
 
+from arsflow.engine.time.timer_events import (
+    ArsCycleTimerEventDefinition,
+    ArsDurationTimerEventDefinition,
+    ArsTimeDateEventDefinition,
+)
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
 from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
-
-from .timer_events import (ArsCycleTimerEventDefinition, ArsDurationTimerEventDefinition,
-                           ArsTimeDateEventDefinition)
 
 
 class SpecByReferenceConverter(BpmnWorkflowConverter):
@@ -42,14 +44,16 @@ class SpecByReferenceConverter(BpmnWorkflowConverter):
 def _config():
     config = deepcopy(CAMUNDA_CONFIG)
     # Our timer definitions serialize like SpiffWorkflow's (they may sit in pending events).
-    from SpiffWorkflow.bpmn.specs.event_definitions import (CycleTimerEventDefinition,
-                                                            DurationTimerEventDefinition,
-                                                            TimeDateEventDefinition)
+    from SpiffWorkflow.bpmn.specs.event_definitions import (
+        CycleTimerEventDefinition,
+        DurationTimerEventDefinition,
+        TimeDateEventDefinition,
+    )
     config[ArsTimeDateEventDefinition] = config[TimeDateEventDefinition]
     config[ArsDurationTimerEventDefinition] = config[DurationTimerEventDefinition]
     config[ArsCycleTimerEventDefinition] = config[CycleTimerEventDefinition]
+    from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
     from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
-    from .bpmn_parser import ArsMessageEventDefinition
     config[ArsMessageEventDefinition] = config[MessageEventDefinition]
     config[BpmnWorkflow] = SpecByReferenceConverter
     return config

@@ -7,18 +7,18 @@ reads them into `task_spec.extensions`, timers use arsflow's clocked definitions
 """
 from __future__ import annotations
 
+from arsflow.engine.time.timer_events import TIMER_CLASSES
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.util import first
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.control import BpmnStartTask
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask, ServiceTask
-from SpiffWorkflow.task import TaskState
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
-
-from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition as CamundaMessageEventDefinition
-
-from .timer_events import TIMER_CLASSES
+from SpiffWorkflow.camunda.specs.event_definitions import (
+    MessageEventDefinition as CamundaMessageEventDefinition,
+)
+from SpiffWorkflow.task import TaskState
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 CAMUNDA_ATTRIBUTES = (

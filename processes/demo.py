@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import users
-from .definitions import collect_sources
-from .errors import NotFound
+from arsflow.engine.bpmn.definitions import collect_sources
+from arsflow.engine.errors import DeploymentError
+from arsflow.engine.people import users
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "arsflow-demo"
 
 DEMO_USERS = {
@@ -38,19 +37,28 @@ DEMO_INSTANCES = [
 ]
 
 
+def shipped_folder(package: str) -> Path:
+    """The folder a package's data files are installed in (editable or regular install alike)."""
+    from importlib.resources import files
+    return Path(str(files(package)))
+
+
 def load_demo(runtime, processes_dir: Path | None = None, forms_dir: Path | None = None) -> dict:
     """Idempotent: accounts are updated, files redeploy only when changed, an instance with
     the same business key is not started twice."""
-    processes_dir = processes_dir or ROOT / "processes"
-    forms_dir = forms_dir or ROOT / "forms"
+    processes_dir = processes_dir or shipped_folder("arsflow.processes")
+    forms_dir = forms_dir or shipped_folder("arsflow.forms")
     paths = [p for p in (processes_dir, forms_dir) if p.is_dir() and any(p.iterdir())]
+    if not paths:
+        raise DeploymentError(f"données de démonstration introuvables : ni {processes_dir} ni {forms_dir} "
+                              "ne contiennent de fichiers .bpmn, .dmn ou .form (installation incomplète ?)")
     with runtime.db.transaction() as session:
         for login, (name, groups) in DEMO_USERS.items():
             users.add_user(session, login, groups, password=DEMO_PASSWORD, display_name=name, now=runtime.now())
         deployed = runtime.definitions.deploy(session, collect_sources(paths), name="démonstration",
                                               source="demo", now=runtime.now()) if paths else None
+    from arsflow.engine.models import Instance
     from sqlalchemy import select
-    from .models import Instance
     started = []
     for key, business_key, initiator, data in DEMO_INSTANCES:
         with runtime.db.read() as session:
@@ -58,10 +66,7 @@ def load_demo(runtime, processes_dir: Path | None = None, forms_dir: Path | None
         if exists:
             started.append({"process_key": key, "instance_id": exists, "business_key": business_key})
             continue
-        try:
-            result = runtime.start(key, data, business_key=business_key, actor=initiator)
-        except NotFound:
-            continue
+        result = runtime.start(key, data, business_key=business_key, actor=initiator)
         started.append({"process_key": key, "instance_id": result["instance_id"], "business_key": business_key,
                         "state": result["state"]})
     return {"password": DEMO_PASSWORD, "users": {login: groups for login, (_, groups) in DEMO_USERS.items()},

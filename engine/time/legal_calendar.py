@@ -40,9 +40,8 @@ from typing import Mapping
 from zoneinfo import ZoneInfo
 
 import holidays
-
-from engine.clock import ensure_utc
-from engine.durations import DurationError, parse_duration
+from arsflow.engine.time.clock import ensure_utc
+from arsflow.engine.time.durations import DurationError, parse_duration
 
 ENV_EXTRA_DAYS_OFF = "ARSFLOW_EXTRA_DAYS_OFF"
 DEFAULT_TERRITORY = "75"

@@ -18,8 +18,8 @@ from email.utils import format_datetime, formataddr, make_msgid
 from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from .errors import InvalidInput
-from .legal_calendar import french_date
+from arsflow.engine.errors import InvalidInput
+from arsflow.engine.time.legal_calendar import french_date
 
 TLS_MODES = ("none", "starttls", "ssl")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}

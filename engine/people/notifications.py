@@ -17,15 +17,31 @@ import re
 import threading
 from datetime import datetime, timedelta, timezone
 
+from arsflow.engine.errors import InvalidInput, NotFound
+from arsflow.engine.models import (
+    AuditEntry,
+    HumanTask,
+    Instance,
+    Notification,
+    OutboxMessage,
+    ProcessDefinition,
+    TaskCandidate,
+    TaskNotice,
+    User,
+    UserGroup,
+)
+from arsflow.engine.people.mailer import (
+    MailError,
+    MailSettings,
+    SmtpSender,
+    compose,
+    fr_due,
+    render_notification,
+)
+from arsflow.engine.services import ServiceCall, names
+from arsflow.engine.time import legal_calendar
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-
-from . import legal_calendar
-from .errors import InvalidInput, NotFound
-from .mailer import MailError, MailSettings, SmtpSender, compose, fr_due, render_notification
-from .models import (AuditEntry, HumanTask, Instance, Notification, OutboxMessage, ProcessDefinition,
-                     TaskCandidate, TaskNotice, User, UserGroup)
-from .services import ServiceCall, names
 
 log = logging.getLogger("arsflow.notifications")
 
@@ -451,7 +467,7 @@ class Notifier:
 
     # scheduling --------------------------------------------------------------------------------
     def next_wake(self) -> datetime | None:
-        from .digest import next_digest_at
+        from arsflow.engine.people.digest import next_digest_at
         with self.runtime.db.read() as session:
             retry = session.scalar(select(func.min(OutboxMessage.next_attempt_at))
                                    .where(OutboxMessage.status == "pending"))
@@ -461,7 +477,7 @@ class Notifier:
 
     def run_jobs(self) -> dict:
         """One pass: reminders/escalations due, today's digests once the hour has come, delivery."""
-        from .digest import queue_due_digests
+        from arsflow.engine.people.digest import queue_due_digests
         report = {"issued": 0, "digests": 0, "sent": 0, "retry": 0, "failed": 0}
         # Each step on its own: a failure in one never holds back the others (delivery above all).
         for step in (lambda: {"issued": self.scan_deadlines()},

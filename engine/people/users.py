@@ -5,11 +5,10 @@ import hashlib
 import hmac
 import secrets
 
+from arsflow.engine.errors import InvalidInput, NotFound
+from arsflow.engine.models import User, UserGroup
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-
-from .errors import InvalidInput, NotFound
-from .models import User, UserGroup
 
 _N, _R, _P = 2**14, 8, 1
 

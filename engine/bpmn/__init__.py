@@ -1,0 +1,1 @@
+"""Reading, checking and running diagrams: parser, lint, definitions, expressions, sandbox, serialization."""

@@ -1,0 +1,1 @@
+"""People: users and groups, notifications, mail delivery and the daily digest."""

@@ -1,0 +1,1 @@
+"""Camunda Forms (.form) that the diagrams reference; shipped as package data."""

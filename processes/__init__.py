@@ -1,0 +1,1 @@
+"""The procedures: diagrams, decision tables, and the rules each procedure brings to its scripts."""
