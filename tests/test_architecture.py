@@ -42,6 +42,14 @@ def test_layers_import_only_what_they_may(folder):
     assert violations(folder) == []
 
 
+@pytest.mark.parametrize("folder", ["cli", "tests", "bench"])
+def test_nothing_imports_the_folders_by_their_bare_names(folder):
+    """From the repository root `web` would import as a second, unrelated copy of arsflow.web."""
+    bare = [f"{path.relative_to(ROOT)} imports {name}" for path in sorted((ROOT / folder).rglob("*.py"))
+            for name in imported_modules(path) if name.split(".")[0] in ("engine", "web", "cli", "processes")]
+    assert bare == []
+
+
 def test_the_check_sees_a_forbidden_import(tmp_path):
     """The rule bites: an engine module importing the web is reported."""
     fake = tmp_path / "engine"

@@ -22,7 +22,7 @@ if not os.path.exists(CHROMIUM):
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-import web  # noqa: E402
+from arsflow import web  # noqa: E402
 from tests.test_web import BAD_BPMN, NOW, PASSWORD, deploy_all  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

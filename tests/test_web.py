@@ -501,7 +501,7 @@ def test_task_page_renders_the_camunda_form_with_html_rules(client_for, env):
     assert '<textarea class="fr-input" id="champ-commentaire" name="commentaire"' in page
     assert page.count('name="pieces"') == 3 and 'type="radio"' in page and 'name="priorite"' in page
     assert 'type="date"' in page and 'type="email"' in page and "<legend class=\"fr-fieldset__legend\">Contact" in page
-    assert '<h3 class="fr-h4">Analyse du dossier</h3>' in page
+    assert '<h2 class="fr-h4">Analyse du dossier</h2>' in page  # under the page's h1, no level skipped
     assert "<strong>l&#39;analyse</strong>" in page and "pour 75." in page
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert f'name="_version" value="{lock_version(env)}"' in page
@@ -983,7 +983,7 @@ def test_openapi_documents_every_api_route(client_for, env):
 def test_markdown_text_escapes_and_formats():
     html = str(form_render.markdown_text("## Titre <i>\n- **un** & deux\n- [lien](https://ars.sante.fr)\n"
                                          "[piège](javascript:alert(1))", {}))
-    assert '<h4 class="fr-h4">Titre &lt;i&gt;</h4>' in html
+    assert '<h2 class="fr-h4">Titre &lt;i&gt;</h2>' in html
     assert "<ul><li><strong>un</strong> &amp; deux</li>" in html
     assert '<a href="https://ars.sante.fr" rel="noopener noreferrer">lien</a>' in html
     assert "javascript:" not in html.replace("[piège](javascript:alert(1))", "") or "<a href=\"javascript" not in html
@@ -1047,3 +1047,9 @@ def test_api_pagination_with_cursors(client_for, env):
     assert [t["id"] for t in back["items"]] == [t["id"] for t in first["items"]]
     assert api(client, "get", "/api/v1/tasks?limit=0", token).status_code == 400
     assert api(client, "get", "/api/v1/tasks?scope=tout", token).status_code == 400
+
+
+def test_form_headings_never_skip_a_level():
+    """axe-core heading-order: a form's "####" under the page's h1 becomes h2, then one level at a time."""
+    html = str(form_render.markdown_text("#### Pièces\ntexte\n###### Détail\n# Suite", {}))
+    assert [int(level) for level in re.findall(r"<h(\d)", html)] == [2, 3, 2]

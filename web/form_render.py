@@ -369,6 +369,7 @@ def markdown_text(text: str, context: Mapping | None = None) -> Markup:
             html.append(f"</{list_tag}>")
             list_tag = None
 
+    next_level = 2  # the form sits under the page's h1: headings never skip a level below it
     for raw in (text or "").splitlines():
         line = raw.strip()
         heading = re.match(r"(#{1,6})\s+(.*)", line)
@@ -380,7 +381,8 @@ def markdown_text(text: str, context: Mapping | None = None) -> Markup:
         elif heading:
             flush_paragraph()
             close_list()
-            level = min(len(heading.group(1)) + 2, 6)
+            level = min(len(heading.group(1)) + 1, next_level, 6)
+            next_level = level + 1
             html.append(f'<h{level} class="fr-h{max(level, 4)}">{_inline(heading.group(2), context)}</h{level}>')
         elif bullet or numbered:
             flush_paragraph()

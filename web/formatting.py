@@ -1,8 +1,8 @@
 """Dates and deadlines as ARS staff read them: French words, the ARS's own time zone.
 
 Instants are stored in UTC; a deadline "by the end of 1 March" is stored as 2 March 0:00
-local time, which is shown as "avant le mardi 2 mars 2027 à 0 h" so nobody reads it as a
-day late. Everything is written by hand (no locale), like `engine.legal_calendar`.
+local time, which is shown as "avant le lundi 1er mars 2027 à 24 h" — the day the texts name,
+never a day late nor an hour that reads as the start of the next day. Everything is written by hand (no locale), like `engine.legal_calendar`.
 """
 from __future__ import annotations
 
@@ -86,8 +86,12 @@ def fr_due(value) -> str:
     if moment is None:
         return "Sans échéance"
     if moment.time() == time(0):
-        return f"avant le {french_date(moment.date())} à 0 h"
+        return f"avant le {french_date(moment.date() - timedelta(days=1))} à 24 h"
     return fr_datetime(moment)
+
+
+def _short_date(day) -> str:
+    return f"{'1er' if day.day == 1 else day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 
 def fr_short(value) -> str:
@@ -95,11 +99,38 @@ def fr_short(value) -> str:
     moment = local(value)
     if moment is None:
         return "—"
-    day = "1er" if moment.day == 1 else str(moment.day)
-    text = f"{day} {_MONTHS[moment.month - 1]} {moment.year}"
     if moment.time() == time(0):
-        return f"avant le {text} à 0 h"
-    return f"{text} à {_clock(moment)}"
+        return f"avant le {_short_date(moment.date() - timedelta(days=1))} à 24 h"
+    return f"{_short_date(moment.date())} à {_clock(moment)}"
+
+
+def last_day(value):
+    """The calendar day (ARS time) a due instant belongs to: midnight closes the day before."""
+    moment = local(value)
+    if moment is None:
+        return None
+    return moment.date() - timedelta(days=1) if moment.time() == time(0) else moment.date()
+
+
+def time_left(value, now: datetime | None = None) -> str | None:
+    """"J-14", "aujourd'hui", "en retard de 3 jours" — counted in ARS calendar days."""
+    moment = as_datetime(value)
+    if moment is None:
+        return None
+    now = ensure_utc(now or _runtime().now())
+    today = now.astimezone(zone()).date()
+    days = (last_day(moment) - today).days
+    if moment <= now:
+        late = max(1, -days)
+        return f"en retard de {late} jour{'s' if late > 1 else ''}"
+    if days == 0:
+        return "dernier jour aujourd'hui"
+    return f"J-{days}"
+
+
+def plural(count: int, word: str, plural_word: str | None = None) -> str:
+    """`0 tâche`, `1 tâche`, `2 tâches`: French keeps the singular below two."""
+    return f"{count} {word if abs(count) < 2 else (plural_word or word + 's')}"
 
 
 def fr_date(value) -> str:
@@ -169,4 +200,5 @@ def register(app: Flask) -> None:
         "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
         "action_label": action_label,
     })
-    app.jinja_env.globals.update({"due_status": due_status, "state_label": state_label})
+    app.jinja_env.globals.update({"due_status": due_status, "state_label": state_label, "time_left": time_left,
+                                  "plural": plural})

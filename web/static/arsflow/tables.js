@@ -1,0 +1,16 @@
+// Each table cell carries its column's header as data-label, shown above the value when a
+// narrow screen turns rows into cards (arsflow.css). Headers stay the source of truth.
+document.querySelectorAll(".fr-table table").forEach(function (table) {
+  var headers = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+    return th.textContent.trim();
+  });
+  table.querySelectorAll("tbody tr").forEach(function (row) {
+    var column = 0;
+    Array.prototype.forEach.call(row.children, function (cell) {
+      if (!cell.hasAttribute("data-label") && headers[column] && cell.colSpan === 1) {
+        cell.setAttribute("data-label", headers[column]);
+      }
+      column += cell.colSpan || 1;
+    });
+  });
+});
