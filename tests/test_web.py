@@ -365,8 +365,8 @@ def test_overdue_and_due_soon_badges_and_filters(client_for, env):
     clock.advance(days=3)  # first one is now 1 day late
     client = client_for("alice")
     page = client.get("/taches/groupes").text
-    assert "fr-badge--error" in page and "En retard" in page
-    assert "fr-badge--warning" not in page  # the second is due in 7 days
+    assert "fr-badge--error" in page and "En retard de 1 jour<" in page
+    assert "fr-badge--warning" not in page and ">J-7<" in page  # the second is due in 7 days
     assert "1 en retard" in page
     overdue = client.get("/taches/groupes?en_retard=1").text
     assert "DOS-2027-001" in overdue and "DOS-2027-002" not in overdue
@@ -375,7 +375,7 @@ def test_overdue_and_due_soon_badges_and_filters(client_for, env):
     clock.advance(days=4)  # Tuesday 16 February: the second is due on Friday 19, in 3 days
     rt.start("Process_Analyse", {"territory": "75"}, business_key="DOS-2027-003", actor="alice")  # due on the 26th
     soon = client.get("/taches/groupes").text
-    assert "fr-badge--warning" in soon and "Échéance proche" in soon
+    assert "fr-badge--warning" in soon and ">J-3<" in soon
     week = client.get("/taches/groupes?cette_semaine=1").text
     assert "DOS-2027-002" in week and "DOS-2027-003" not in week
     assert "DOS-2027-001" not in week  # already overdue, not "due this week"
