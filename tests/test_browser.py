@@ -107,6 +107,12 @@ def test_claim_fix_a_form_error_and_complete(server, page):
     page.click("label[for=champ-avis-1]")
     page.click("button[value=complete]")
     expect(page.locator("#erreurs-formulaire")).to_be_visible()
+    # The summary has the focus and links each error to its field.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'erreurs-formulaire'")
+    link = page.locator("#erreurs-formulaire a[href='#champ-titre']")
+    expect(link).to_contain_text("Le texte doit contenir au moins 3 caractères.")
+    link.click()
+    assert page.evaluate("location.hash") == "#champ-titre"
     titre = page.locator("[data-field=titre]")
     expect(titre).to_have_class("fr-input-group fr-input-group--error")
     expect(titre.locator(".fr-error-text")).to_have_text("Le texte doit contenir au moins 3 caractères.")

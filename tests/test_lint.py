@@ -531,13 +531,8 @@ def fifty_node_diagram() -> bytes:
 </bpmn:definitions>""".encode("utf-8")
 
 
-def test_fifty_node_diagram_lints_in_a_few_milliseconds():
+def test_fifty_node_diagram_lints_clean_with_the_schema_loaded_once():
+    """How fast is measured in bench/, not asserted here."""
     data = fifty_node_diagram()
     assert lint_sources([("perf.bpmn", data)], known_forms={"f"}).findings == []
     assert _bpmn_schema() is _bpmn_schema()  # loaded once per process
-    runs = 20
-    started = time.perf_counter()
-    for _ in range(runs):
-        lint_sources([("perf.bpmn", data)], known_forms={"f"})
-    average_ms = (time.perf_counter() - started) / runs * 1000
-    assert average_ms < 25, f"{average_ms:.1f} ms"

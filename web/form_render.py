@@ -47,6 +47,21 @@ class Node:
     items: list = dc_field(default_factory=list)      # dynamic list: one children list per item
 
 
+def error_entries(nodes) -> list[tuple[str, str, str]]:
+    """(anchor, label, message) for each field shown with an error, in page order: the error
+    summary links each entry to its field."""
+    entries = []
+    for node in nodes:
+        if node.kind in ("field", "list") and node.error:
+            checkable = node.type in ("radio", "checklist") and node.options
+            anchor = f"{node.html_id}-1" if checkable else node.html_id
+            entries.append((anchor, node.label or node.name, node.error))
+        entries += error_entries(node.children)
+        for item in node.items:
+            entries += error_entries(item)
+    return entries
+
+
 def html_id(name: str) -> str:
     return "champ-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
 

@@ -127,9 +127,10 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
     explanation, explanation_error = legal_explanation(task_data.get("properties"), context,
                                                        instance.territory or rt.settings.territory)
     unknown_errors = {k: v for k, v in (errors or {}).items() if not _error_shown(nodes, k)}
+    error_links = form_render.error_entries(nodes) if errors else []
     return render_template(
         "task.html", task=task_data, instance=instance, definition=definition, nodes=nodes,
-        errors=errors or {}, unknown_errors=unknown_errors, has_conditions=has_conditions,
+        errors=errors or {}, unknown_errors=unknown_errors, error_links=error_links, has_conditions=has_conditions,
         explanation=explanation, explanation_error=explanation_error, audit=show["audit"],
         mine=task_data.get("assignee") == g.user.login, now=rt.now())
 

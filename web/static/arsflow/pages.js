@@ -14,3 +14,10 @@ document.querySelectorAll(".fr-table table").forEach(function (table) {
     });
   });
 });
+
+// After a refused submit the error summary takes the focus, so a screen reader announces it
+// and a keyboard user starts from its links to the fields.
+(function () {
+  var summary = document.querySelector("[data-focus-on-load]");
+  if (summary) { summary.focus(); }
+})();
