@@ -490,10 +490,10 @@ def test_task_page_renders_the_camunda_form_with_html_rules(client_for, env):
     assert 'name="titre"' in page and 'minlength="3"' in page and 'maxlength="80"' in page
     assert 'pattern="[0-9][0-9AB][0-9]{7}"' in page
     lits = re.search(r'<input[^>]*name="lits"[^>]*>', page).group(0)
-    assert 'type="number"' in lits and 'min="0"' in lits and 'max="500"' in lits
+    assert 'type="text"' in lits and 'inputmode="decimal"' in lits and 'data-min="0"' in lits and 'data-max="500"' in lits
     assert '<textarea class="fr-input" id="champ-commentaire" name="commentaire"' in page
     assert page.count('name="pieces"') == 3 and 'type="radio"' in page and 'name="priorite"' in page
-    assert 'type="date"' in page and 'type="email"' in page and "<legend class=\"fr-fieldset__legend\">Contact" in page
+    assert 'placeholder="jj/mm/aaaa"' in page and 'type="date"' not in page and 'type="email"' in page and "<legend class=\"fr-fieldset__legend\">Contact" in page
     assert '<h2 class="fr-h4">Analyse du dossier</h2>' in page  # under the page's h1, no level skipped
     assert "<strong>l&#39;analyse</strong>" in page and "pour 75." in page
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
@@ -533,7 +533,7 @@ def test_validation_errors_come_back_beside_each_field_with_values_kept(client_f
     assert re.search(r'value="rapport" checked', page) and not re.search(r'value="statuts" checked', page)
     assert re.search(r'value="favorable" checked', page)
     assert re.search(r'<option value="haute" selected>', page)
-    assert 'value="2027-02-15"' in page
+    assert 'value="15/02/2027"' in page  # shown back the French way
     with env["rt"].db.read() as s:
         assert s.get(HumanTask, env["task_id"]).state == "open"
 
@@ -1046,3 +1046,19 @@ def test_form_headings_never_skip_a_level():
     """axe-core heading-order: a form's "####" under the page's h1 becomes h2, then one level at a time."""
     html = str(form_render.markdown_text("#### Pièces\ntexte\n###### Détail\n# Suite", {}))
     assert [int(level) for level in re.findall(r"<h(\d)", html)] == [2, 3, 2]
+
+
+def test_dates_and_numbers_are_typed_the_french_way(client_for, env):
+    """Whatever the browser's language: "15/02/2027" and "1 2,5"-style numbers reach the engine as
+    ISO dates and decimals; the page shows stored dates back as jj/mm/aaaa."""
+    client = client_for("alice")
+    claim_as(env, client)
+    bad = post(client, f"/taches/{env['task_id']}",
+               valid_answers(date_reunion="31/02/2027", lits="12,5", _version=lock_version(env)))
+    assert bad.status_code == 400
+    assert 'value="12.5"' in bad.text or 'value="12,5"' in bad.text
+    ok = post(client, f"/taches/{env['task_id']}",
+              valid_answers(date_reunion="15/02/2027", lits="1\u202f20", _version=lock_version(env)))
+    assert ok.status_code == 302, ok.text
+    variables = env["rt"].show(env["instance_id"])["variables"]
+    assert variables["date_reunion"] == "2027-02-15" and variables["lits"] == 120

@@ -86,15 +86,50 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Dates, times and numbers are typed the French way whatever the browser's language (a
+# native <input type=date> shows mm/dd/yyyy in an English browser): text inputs with a
+# French placeholder, converted to the engine's ISO/decimal strings on submit.
+_FR_DATE = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
+_FR_DATETIME = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*(?:à\s*)?(\d{1,2})\s*[h:]\s*(\d{2})?\s*$")
+_FR_TIME = re.compile(r"^\s*(\d{1,2})\s*[h:]\s*(\d{2})?\s*$")
+_FR_NUMBER = re.compile(r"^\s*[-+]?[\d\s\u00a0\u202f]*(?:[,.]\d+)?\s*$")
+PLACEHOLDERS = {"date": "jj/mm/aaaa", "time": "hh:mm", "datetime": "jj/mm/aaaa hh:mm"}
+
+
 def _date_input_value(field: Field, value: str) -> str:
-    """What an <input type=date|time|datetime-local> accepts (no zone, minutes)."""
+    """An ISO value (what the engine keeps) as the French text the input shows."""
     if not value:
         return ""
-    if field.subtype == "datetime":
-        return value[:16]
+    iso = re.match(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}))?", value)
+    clock = re.match(r"^(\d{2}):(\d{2})", value)
     if field.subtype == "time":
-        return value[:5]
-    return value[:10]
+        return f"{clock.group(1)}:{clock.group(2)}" if clock else value
+    if not iso:
+        return value  # what the person typed, shown back with its error
+    day = f"{iso.group(3)}/{iso.group(2)}/{iso.group(1)}"
+    if field.subtype == "datetime":
+        return f"{day} {iso.group(4) or '00'}:{iso.group(5) or '00'}"
+    return day
+
+
+def _from_french(field: Field, text: str) -> str:
+    """French typing → the engine's strings; anything else is left for the engine to refuse
+    with its own message."""
+    if not isinstance(text, str) or not text.strip():
+        return text
+    if field.type == "number":
+        if _FR_NUMBER.match(text) and re.search(r"\d", text):
+            return re.sub(r"[\s\u00a0\u202f]", "", text).replace(",", ".")
+        return text
+    subtype = field.subtype or "date"
+    if subtype == "date" and (m := _FR_DATE.match(text)):
+        return f"{int(m.group(3)):04d}-{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+    if subtype == "datetime" and (m := _FR_DATETIME.match(text)):
+        return (f"{int(m.group(3)):04d}-{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+                f"T{int(m.group(4)):02d}:{int(m.group(5) or 0):02d}")
+    if subtype == "time" and (m := _FR_TIME.match(text)):
+        return f"{int(m.group(1)):02d}:{int(m.group(2) or 0):02d}"
+    return text
 
 
 class Values:
@@ -244,22 +279,20 @@ class _Builder:
             if f.pattern and f.type == "textfield":
                 attrs["pattern"] = f.pattern
         elif f.type == "number":
-            attrs["type"] = "number"
-            attrs["inputmode"] = "decimal"
+            # Text, not type=number: a French "1 234,5" must be accepted in any browser.
+            attrs["type"] = "text"
+            attrs["inputmode"] = "numeric" if f.decimal_digits == 0 else "decimal"
             if f.min is not None:
-                attrs["min"] = _text(f.min)
+                attrs["data-min"] = _text(f.min)
             if f.max is not None:
-                attrs["max"] = _text(f.max)
-            if f.increment is not None:
-                attrs["step"] = _text(f.increment)
-            elif f.decimal_digits is not None:
-                attrs["step"] = "1" if f.decimal_digits == 0 else "0." + "0" * (f.decimal_digits - 1) + "1"
-            else:
-                attrs["step"] = "any"
+                attrs["data-max"] = _text(f.max)
         elif f.type == "datetime":
-            attrs["type"] = {"date": "date", "time": "time", "datetime": "datetime-local"}[f.subtype or "date"]
+            attrs["type"] = "text"
+            attrs["inputmode"] = "numeric"
+            attrs["placeholder"] = PLACEHOLDERS[f.subtype or "date"]
+            attrs["autocomplete"] = "off"
             if f.disallow_passed_dates and f.subtype in ("date", "datetime"):
-                attrs["min"] = self.today.isoformat() + ("T00:00" if f.subtype == "datetime" else "")
+                attrs["data-min"] = self.today.isoformat()
         return attrs
 
     def list_node(self, f: Field) -> Node:
@@ -334,8 +367,14 @@ def multi_names(form: Form) -> set[str]:
 
 
 def post_for_form(form: Form, post) -> dict:
-    """`post_to_dict`, with checklist fields always lists (even with one box ticked)."""
+    """`post_to_dict`, with checklist fields always lists (even with one box ticked), and
+    French dates and numbers turned into the engine's strings."""
     data = post_to_dict(post)
+    typed = {f.name: f for f in form.fields if f.type in ("number", "datetime")}
+    for key, value in data.items():
+        field = typed.get(key.rsplit(".", 1)[-1].split("]")[-1])
+        if field is not None:
+            data[key] = [_from_french(field, v) for v in value] if isinstance(value, list) else _from_french(field, value)
     for name in multi_names(form):
         if name in post:
             data[name] = post.getlist(name)
