@@ -25,6 +25,8 @@ class Settings:
     timezone: str = field(default_factory=lambda: os.environ.get("ARSFLOW_TIMEZONE", "Europe/Paris"))
     deployers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_DEPLOYERS_GROUP", "deployers"))
     managers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_MANAGERS_GROUP", "managers"))
+    # Accounts of external-task workers (Camunda REST fetchAndLock/complete).
+    workers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_WORKERS_GROUP", "workers"))
 
     @property
     def tzinfo(self) -> ZoneInfo:
