@@ -275,3 +275,32 @@ class DigestRun(Base):
     status: Mapped[str] = mapped_column(String(16))  # queued|empty
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("notification_outbox.id"))
     at: Mapped[datetime]
+
+
+# -- external tasks (engine.external_tasks) ---------------------------------------------------
+class ExternalTask(Base):
+    """A service task waiting for a worker (Camunda's ACT_RU_EXT_TASK): a worker locks it by
+    fetchAndLock until `lock_expires_at`, then completes it, reports a failure (retries; an
+    incident at 0) or a BPMN error. Rows stay after the task ends (state), for history."""
+    __tablename__ = "external_tasks"
+    __table_args__ = (Index("ix_external_tasks_fetch", "state", "topic", "lock_expires_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    process_key: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(255))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    # The task's input parameters (camunda:inputOutput), local to it as in Camunda.
+    local_variables: Mapped[dict] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16))  # open|completed|cancelled
+    worker_id: Mapped[str | None] = mapped_column(String(255))
+    lock_expires_at: Mapped[datetime | None]
+    retries: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_details: Mapped[str | None] = mapped_column(Text)
+    incident_at: Mapped[datetime | None]  # retries reached 0: an incident until retries are set again
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -43,6 +43,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from arsflow.engine import external_tasks
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 
 # Hot-path statements, built once: building SQLAlchemy constructs per call cost more than
@@ -117,6 +118,7 @@ class Runtime:
         # handler(session, instance, effect, now). engine.notifications registers itself here.
         self.effect_handlers: dict = {}
         self.after_commit: list = db.after_commit  # callables run after each committed transaction
+        self.external_tasks = external_tasks.ExternalTasks(self)  # Camunda's external task service
         from arsflow.engine.people.notifications import (
             install,  # email outbox, reminders, reassignment topics
         )
@@ -601,12 +603,14 @@ class Runtime:
 
     def _persist(self, session: Session, instance: Instance, workflow: BpmnWorkflow, audit: list,
                  incident: dict | None = None, now=None, new: bool = False, completed: dict | None = None,
-                 state: str | None = None, timer_audit: bool = False, shifted: bool = False) -> int:
+                 state: str | None = None, timer_audit: bool = False, shifted: bool = False,
+                 ended_external: dict | None = None) -> int:
         """Write the instance and diff its projections; returns the number of timers fired."""
         now = now or self.now()
         engine: ArsScriptEngine = workflow.script_engine
         before = instance.projection or {}
         human_now, timers_now, messages_now, attr_incident = self._project(workflow, instance, session, now)
+        external_now = external_tasks.project(workflow, self.services)
         incident = incident or attr_incident
 
         if incident:
@@ -624,7 +628,7 @@ class Runtime:
             instance.state = "suspended"  # deadlines frozen until resume_deadlines
             instance.incident = None
         else:
-            instance.state = "waiting" if (human_now or timers_now or messages_now) else "running"
+            instance.state = "waiting" if (human_now or timers_now or messages_now or external_now) else "running"
             instance.incident = None
         if instance.state in ("completed", "terminated"):
             instance.ended_at = now
@@ -635,9 +639,11 @@ class Runtime:
             instance.territory = str(instance.variables["territory"])
         finished = instance.state in ("completed", "terminated")
         if finished:
-            human_now, timers_now, messages_now = {}, {}, {}
+            human_now, timers_now, messages_now, external_now = {}, {}, {}, {}
         instance.projection = {"human": sorted(human_now), "timers": {k: {"due": v["due"]} for k, v in timers_now.items()},
                                "messages": sorted(messages_now)}
+        if external_now or before.get("external"):
+            instance.projection["external"] = sorted(external_now)
         if before.get("suspended_on") and not finished:
             instance.projection["suspended_on"] = before["suspended_on"]
         self._write_instance(session, instance, new)
@@ -706,6 +712,11 @@ class Runtime:
                         for mid, info in messages_now.items() if mid not in old_messages]
         if new_messages:
             conn.execute(MessageSubscription.__table__.insert(), new_messages)
+
+        # External tasks waiting for a worker.
+        if external_now or before.get("external"):
+            audit.extend(external_tasks.sync(conn, instance, before.get("external") or [], external_now,
+                                             ended_external or {}, now, _json_safe))
 
         # Notifications from service tasks, then the audit trail, in one statement.
         for effect in engine.effects:

@@ -1,7 +1,9 @@
 """Service tasks, external-task style: Python handlers registered by topic/type/class/expression.
 
 A handler receives a `ServiceCall` and returns a dict merged into the task data (or stored
-under `camunda:resultVariable`). An unknown handler or a handler error is an incident.
+under `camunda:resultVariable`). An unknown handler or a handler error is an incident, except
+`camunda:type="external"` with a topic no handler owns: that task waits for a worker
+(engine.external_tasks, Camunda's fetchAndLock).
 """
 from __future__ import annotations
 
@@ -55,6 +57,18 @@ class ServiceRegistry:
 
     def keys(self):
         return sorted(self._handlers)
+
+
+# Where a waiting external task keeps its evaluated input parameters (task.internal_data).
+EXTERNAL_INPUTS = "arsflow_external_inputs"
+
+
+def external_topic(extensions: dict, registry: ServiceRegistry) -> str | None:
+    """The topic a worker serves: `camunda:type="external"` with a topic no built-in handler owns."""
+    topic = extensions.get("topic")
+    if str(extensions.get("type") or "").lower() == "external" and topic and registry.get(topic) is None:
+        return topic
+    return None
 
 
 def names(value) -> list[str]:

@@ -365,8 +365,10 @@ def test_retry_on_corrected_definition(runtime, deploy, make_user):
 
 
 def test_unknown_service_handler_is_an_incident(runtime, deploy, make_user):
+    """A Java delegate class nobody registered is an incident (an unknown *external* topic
+    waits for a worker instead: tests/test_external_tasks.py)."""
     make_user("alice", "staff")
-    body = ('<bpmn:startEvent id="s"/><bpmn:serviceTask id="svc" camunda:type="external" camunda:topic="inconnu"/>'
+    body = ('<bpmn:startEvent id="s"/><bpmn:serviceTask id="svc" camunda:class="inconnu"/>'
             '<bpmn:endEvent id="e"/>' + chain("s", "svc", "e"))
     deploy({"p.bpmn": definitions(body)})
     result = runtime.start("p", actor="alice")

@@ -25,6 +25,7 @@ CAMUNDA_ATTRIBUTES = (
     "assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
     "formKey", "formRef", "formRefBinding", "formRefVersion", "type", "topic", "class",
     "expression", "delegateExpression", "resultVariable", "initiator", "asyncBefore", "asyncAfter",
+    "taskPriority",
 )
 
 

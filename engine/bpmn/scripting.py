@@ -11,7 +11,13 @@ from zoneinfo import ZoneInfo
 
 from arsflow.engine.bpmn.expressions import split_expressions
 from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
-from arsflow.engine.services import ServiceCall, ServiceRegistry, default_registry
+from arsflow.engine.services import (
+    EXTERNAL_INPUTS,
+    ServiceCall,
+    ServiceRegistry,
+    default_registry,
+    external_topic,
+)
 from arsflow.engine.time import legal_calendar
 from arsflow.engine.time.clock import Clock
 from arsflow.engine.time.durations import add_duration as _add_duration
@@ -146,6 +152,12 @@ class ArsScriptEngine(PythonScriptEngine):
         ext = getattr(task.task_spec, "extensions", {}) or {}
         key = self.services.handler_key(ext)
         handler = self.services.get(key) if key else None
+        if handler is None and external_topic(ext, self.services):
+            # A topic no built-in handler owns waits for a worker (engine.external_tasks): the
+            # task stays STARTED; its input parameters are local to it, as in Camunda.
+            task.internal_data[EXTERNAL_INPUTS] = {name: self.evaluate_value(task, v)
+                                                   for name, v in ext.get("inputs", {}).items()}
+            return None
         if handler is None:
             known = ", ".join(self.services.keys()) or "aucun"
             raise WorkflowTaskException(
