@@ -262,39 +262,57 @@ class Runtime:
     # -- messages ------------------------------------------------------------------------
     def message(self, name: str, business_key: str | None = None, correlate: dict | None = None,
                 data: dict | None = None, actor: str | None = None) -> dict:
+        """The CLI's and inbox API's message: one waiting instance, named by its business key or
+        variables (compared as text, as typed on a command line)."""
         if not business_key and not correlate:
             raise InvalidInput("indiquez --business-key ou --correlate VAR=VALEUR")
+        return self.correlate_message(name, business_key=business_key, keys=correlate, variables=data,
+                                      actor=actor, as_text=True)[0]
+
+    def correlate_message(self, name: str, business_key: str | None = None, keys: dict | None = None,
+                          instance_id=None, variables: dict | None = None, all_instances: bool = False,
+                          actor: str | None = None, as_text: bool = False) -> list[dict]:
+        """Deliver a message to the waiting instance it correlates with (Camunda's
+        MessageCorrelationBuilder: business key, variables equal to `keys`, instance id), or
+        to every one of them with `all_instances`; one transaction. Raises NotFound when none
+        waits, Conflict when several do and `all_instances` is false."""
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             waiting = select(MessageSubscription.instance_id).where(
                 MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
-            query = select(Instance).where(Instance.id.in_(waiting))
+            query = select(Instance).where(Instance.id.in_(waiting)).order_by(Instance.id)
             if business_key:
                 query = query.where(Instance.business_key == business_key)
+            if instance_id is not None:
+                query = query.where(Instance.id == int(instance_id))
             candidates = list(session.scalars(query))
-            if correlate:
+            if keys:
+                same = (lambda a, b: str(a) == str(b)) if as_text else (lambda a, b: a == b)
                 candidates = [i for i in candidates
-                              if all(str((i.variables or {}).get(k)) == str(v) for k, v in correlate.items())]
+                              if all(k in (i.variables or {}) and same(i.variables[k], v) for k, v in keys.items())]
             if not candidates:
                 raise NotFound(f"aucune instance n'attend le message {name!r} pour cette corrélation")
-            if len(candidates) > 1:
+            if len(candidates) > 1 and not all_instances:
                 raise Conflict(f"{len(candidates)} instances attendent le message {name!r} : précisez la corrélation",
                                instances=[i.id for i in candidates])
-            instance = candidates[0]
             for other in candidates:
                 session.expunge(other)
-            workflow = self._load(session, instance)
-            now = self.now()
-            audit = [self._audit(None, who, "message", details={"message": name, "data": _json_safe(data or {})},
-                                 now=now)]
-            definition = ArsMessageEventDefinition(name)
-            try:
-                workflow.catch(BpmnEvent(definition, payload={"payload": dict(data or {}), "result_var": None}))
-                incident = self._advance(workflow)
-            except SpiffWorkflowException as err:
-                incident = _incident(err, None)
-            self._persist(session, instance, workflow, audit, incident=incident, now=now)
-            return self._summary(instance)
+            results = []
+            for instance in candidates:
+                workflow = self._load(session, instance)
+                now = self.now()
+                audit = [self._audit(None, who, "message", now=now,
+                                     details={"message": name, "data": _json_safe(variables or {})})]
+                definition = ArsMessageEventDefinition(name)
+                try:
+                    workflow.catch(BpmnEvent(definition, payload={"payload": dict(variables or {}),
+                                                                  "result_var": None}))
+                    incident = self._advance(workflow)
+                except SpiffWorkflowException as err:
+                    incident = _incident(err, None)
+                self._persist(session, instance, workflow, audit, incident=incident, now=now)
+                results.append(self._summary(instance))
+            return results
 
     # -- terminate / retry ---------------------------------------------------------------
     def terminate(self, instance_id, actor: str | None = None, reason: str | None = None) -> dict:

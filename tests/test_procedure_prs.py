@@ -53,6 +53,20 @@ def seize_cs(rt, iid):
                 actor="secretariat")
 
 
+def publish_by_worker(rt, iid, fails: bool = False):
+    """The RAA connector (an external-task worker, docs/workers.md) publishes the arrêté."""
+    [task] = rt.external_tasks.fetch_and_lock("connecteur-raa", [{"name": "raa-publication",
+                                                                  "lock_duration": 60_000}], 1)
+    assert task["instance_id"] == iid and task["element_id"] == "Task_publier_raa"
+    assert task["variables"]["reference_arrete"] == "ARS-2027-42"
+    assert task["variables"]["recueil"] == "Recueil des actes administratifs de la préfecture de région"
+    if fails:
+        rt.external_tasks.bpmn_error(task["id"], "connecteur-raa", "RAA_REFUS", "format refusé")
+    else:
+        rt.external_tasks.complete(task["id"], "connecteur-raa", {"date_publication": "2027-03-12",
+                                                                   "reference_publication": "RAA n° 12"})
+
+
 def arreter(rt, iid, **extra):
     [task] = open_by_name(rt, iid, "Arrêter le PRS")
     data = {"date_arrete": "2027-03-10", "reference_arrete": "ARS-2027-42", **extra}
@@ -69,9 +83,7 @@ def test_every_body_answering(prs, clock):
         answer(prs, iid, body)
     assert open_by_name(prs, iid, "Arrêter le PRS")
     arreter(prs, iid)
-    [publish] = open_by_name(prs, iid, "Publier l'arrêté du PRS")
-    prs.complete(publish["id"], {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"},
-                 actor="strategie")
+    publish_by_worker(prs, iid)
     shown = prs.show(iid)
     assert shown["state"] == "completed"
     avis = shown["variables"]["avis"]
@@ -132,7 +144,12 @@ def test_not_following_a_defavorable_avis_requires_a_motivation(prs, clock):
         prs.complete(motivate["id"], {"motivation": ""}, actor="dg")
     prs.complete(motivate["id"], {"motivation": "La CRSA conteste le zonage, que l'ARS maintient pour ses motifs."},
                  actor="dg")
-    assert open_by_name(prs, iid, "Publier l'arrêté du PRS")
+    assert not open_by_name(prs, iid, "Publier l'arrêté du PRS")  # the RAA connector publishes first
+    publish_by_worker(prs, iid, fails=True)
+    [publish] = open_by_name(prs, iid, "Publier l'arrêté du PRS")  # refused: published by hand
+    prs.complete(publish["id"], {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"},
+                 actor="strategie")
+    assert prs.show(iid)["state"] == "completed"
 
 
 @pytest.mark.parametrize("publication, kind, territory, expected", [

@@ -31,7 +31,7 @@ def _uuid(*parts) -> str:
 
 def job_id(instance: Instance) -> str:
     """The id of the failed "job" of an instance in incident (stable while the incident lasts)."""
-    return _uuid("job", instance.id, (instance.incident or {}).get("at"))
+    return _uuid("job", instance.id, instance.lock_version)
 
 
 def _incidents(session) -> list[dict]:
