@@ -224,3 +224,21 @@ def test_put_job_retries_runs_the_failed_element_again(client, runtime, deploy):
     assert send(client, "PUT", f"/job/{incident['configuration']}/retries", {"retries": 1}).status_code == 204
     assert runtime.show(iid)["state"] == "waiting" and runtime.show(iid)["variables"]["classe"] is True
     assert client.get(f"{BASE}/incident/count", headers=OWNER).get_json() == {"count": 0}
+
+
+# -- history -------------------------------------------------------------------------------
+
+def test_history_process_instances(client, runtime, clock):
+    a, b = start(runtime, "A"), start(runtime, "B")
+    clock.advance(minutes=90)
+    assert send(client, "DELETE", f"/process-instance/{b}").status_code == 204
+    listed = client.get(f"{BASE}/history/process-instance?processDefinitionKey=avis&sortBy=instanceId&sortOrder=asc",
+                        headers=OWNER).get_json()
+    assert [(h["id"], h["state"], h["durationInMillis"]) for h in listed] == [
+        (str(a), "ACTIVE", None), (str(b), "EXTERNALLY_TERMINATED", 90 * 60 * 1000)]
+    assert DATE.match(listed[1]["startTime"]) and DATE.match(listed[1]["endTime"])
+    assert listed[0]["processDefinitionVersion"] == 1 and listed[0]["businessKey"] == "DOSSIER-A"
+    assert client.get(f"{BASE}/history/process-instance/count?finished=true", headers=OWNER).get_json() == {"count": 1}
+    assert client.get(f"{BASE}/history/process-instance?unfinished=true", headers=OWNER).get_json()[0]["id"] == str(a)
+    assert client.get(f"{BASE}/history/process-instance/{b}", headers=OWNER).get_json()["endTime"] is not None
+    assert client.get(f"{BASE}/history/process-instance/999", headers=OWNER).status_code == 404

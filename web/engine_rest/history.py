@@ -1,1 +1,116 @@
-"""placeholder"""
+"""History (HistoricProcessInstanceRestServiceImpl, HistoricProcessInstanceDto): every instance,
+running or ended, with its start and end, state and duration, read from the instances table
+(arsflow keeps ended instances; Camunda's ACT_HI_PROCINST)."""
+from __future__ import annotations
+
+from flask import jsonify, request
+from sqlalchemy import func, select
+
+from engine.models import Instance, ProcessDefinition
+
+from .auth import require_reader
+from .blueprint import bp, runtime
+from .dto import bool_arg, camunda_time, definition_id_of, page, time_arg
+from .errors import RestError, bad
+
+_STATES = {"waiting": "ACTIVE", "running": "ACTIVE", "incident": "ACTIVE", "suspended": "SUSPENDED",
+           "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}
+_ENDED = ("completed", "terminated")
+_SORT = {"instanceId": Instance.id, "definitionId": Instance.definition_id, "definitionKey": Instance.process_key,
+         "businessKey": Instance.business_key, "startTime": Instance.created_at, "endTime": Instance.ended_at,
+         "duration": func.coalesce(Instance.ended_at, Instance.updated_at)}
+
+
+def historic_dto(instance: Instance, definition: ProcessDefinition) -> dict:
+    duration = None
+    if instance.ended_at is not None:
+        duration = int((instance.ended_at - instance.created_at).total_seconds() * 1000)
+    return {
+        "id": str(instance.id), "businessKey": instance.business_key,
+        "processDefinitionId": definition_id_of(definition), "processDefinitionKey": definition.key,
+        "processDefinitionName": definition.name, "processDefinitionVersion": definition.version,
+        "startTime": camunda_time(instance.created_at), "endTime": camunda_time(instance.ended_at),
+        "removalTime": None, "durationInMillis": duration, "startUserId": instance.initiator,
+        "startActivityId": None, "deleteReason": None, "rootProcessInstanceId": str(instance.id),
+        "superProcessInstanceId": None, "superCaseInstanceId": None, "caseInstanceId": None, "tenantId": None,
+        "state": _STATES.get(instance.state, "ACTIVE"), "restartedProcessInstanceId": None,
+    }
+
+
+def _query():
+    args = request.args
+    query = select(Instance, ProcessDefinition).join(ProcessDefinition, ProcessDefinition.id == Instance.definition_id)
+    if args.get("processInstanceId"):
+        query = query.where(Instance.id == _number(args["processInstanceId"]))
+    if args.get("processInstanceIds"):
+        query = query.where(Instance.id.in_([_number(i) for i in args["processInstanceIds"].split(",")]))
+    if args.get("processDefinitionKey"):
+        query = query.where(Instance.process_key == args["processDefinitionKey"])
+    if args.get("processDefinitionKeyIn"):
+        query = query.where(Instance.process_key.in_(args["processDefinitionKeyIn"].split(",")))
+    if args.get("processDefinitionId"):
+        query = query.where(Instance.definition_id == _number(args["processDefinitionId"].rsplit(":", 1)[-1]))
+    if args.get("processInstanceBusinessKey"):
+        query = query.where(Instance.business_key == args["processInstanceBusinessKey"])
+    if args.get("processInstanceBusinessKeyLike"):
+        query = query.where(Instance.business_key.like(args["processInstanceBusinessKeyLike"]))
+    if args.get("startedBy"):
+        query = query.where(Instance.initiator == args["startedBy"])
+    if bool_arg("finished"):
+        query = query.where(Instance.state.in_(_ENDED))
+    if bool_arg("unfinished"):
+        query = query.where(Instance.state.not_in(_ENDED))
+    if bool_arg("withIncidents"):
+        query = query.where(Instance.state == "incident")
+    if bool_arg("active"):
+        query = query.where(Instance.state.in_(("waiting", "running", "incident")))
+    if bool_arg("suspended"):
+        query = query.where(Instance.state == "suspended")
+    if bool_arg("completed"):
+        query = query.where(Instance.state == "completed")
+    if bool_arg("externallyTerminated"):
+        query = query.where(Instance.state == "terminated")
+    if bool_arg("internallyTerminated"):
+        query = query.where(Instance.id.is_(None))
+    for name, column, before in (("startedBefore", Instance.created_at, True), ("startedAfter", Instance.created_at, False),
+                                 ("finishedBefore", Instance.ended_at, True), ("finishedAfter", Instance.ended_at, False)):
+        when = time_arg(name)
+        if when is not None:
+            query = query.where(column <= when if before else column >= when)
+    by = args.get("sortBy")
+    if by is not None:
+        if by not in _SORT:
+            raise bad(f"Cannot set query parameter 'sortBy' to value '{by}'")
+        if args.get("sortOrder") not in ("asc", "desc"):
+            raise bad("Only a single sorting parameter specified. sortBy and sortOrder required")
+        query = query.order_by(_SORT[by].desc() if args["sortOrder"] == "desc" else _SORT[by].asc())
+    return query.order_by(Instance.id)
+
+
+def _number(value) -> int:
+    return int(value) if str(value).strip().isdigit() else -1
+
+
+@bp.get("/history/process-instance")
+def list_historic_process_instances():
+    require_reader("ProcessInstance")
+    with runtime().db.read() as session:
+        return jsonify([historic_dto(r.Instance, r.ProcessDefinition) for r in session.execute(page(_query()))])
+
+
+@bp.get("/history/process-instance/count")
+def count_historic_process_instances():
+    require_reader("ProcessInstance")
+    with runtime().db.read() as session:
+        return jsonify({"count": session.scalar(select(func.count()).select_from(_query().subquery()))})
+
+
+@bp.get("/history/process-instance/<instance_id>")
+def get_historic_process_instance(instance_id):
+    require_reader("ProcessInstance", instance_id)
+    with runtime().db.read() as session:
+        instance = session.get(Instance, _number(instance_id))
+        if instance is None:
+            raise RestError(404, "InvalidRequestException",
+                            f"Historic process instance with id {instance_id} does not exist")
+        return jsonify(historic_dto(instance, session.get(ProcessDefinition, instance.definition_id)))
