@@ -25,9 +25,9 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, or_, select, update
 
-from .errors import ArsflowError, Conflict, InvalidInput, NotFound
-from .models import AuditEntry, ExternalTask, Instance
-from .services import EXTERNAL_INPUTS, external_topic
+from arsflow.engine.errors import ArsflowError, Conflict, InvalidInput, NotFound
+from arsflow.engine.models import AuditEntry, ExternalTask, Instance
+from arsflow.engine.services import EXTERNAL_INPUTS, external_topic
 
 OPEN, COMPLETED, CANCELLED, BPMN_ERROR = "open", "completed", "cancelled", "error"
 # Camunda truncates the error message it stores (ExternalTaskEntity.MAX_EXCEPTION_MESSAGE_LENGTH).

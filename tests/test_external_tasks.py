@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine.config import Settings
-from engine.db import Database
-from engine.errors import InvalidInput, NotFound
-from engine.external_tasks import UncaughtBpmnError, WrongWorker
-from engine.models import AuditEntry, ExternalTask, Instance
-from engine.runtime import Runtime
+from arsflow.engine.config import Settings
+from arsflow.engine.db import Database
+from arsflow.engine.errors import InvalidInput, NotFound
+from arsflow.engine.external_tasks import UncaughtBpmnError, WrongWorker
+from arsflow.engine.models import AuditEntry, ExternalTask, Instance
+from arsflow.engine.runtime import Runtime
 from tests.bpmn_builder import chain, definitions, flow, user_task
 
 PUBLISH = definitions(

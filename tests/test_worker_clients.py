@@ -21,7 +21,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from engine.models import AuditEntry, ExternalTask, Instance
+from arsflow.engine.models import AuditEntry, ExternalTask, Instance
 from tests.test_external_tasks import PUBLISH
 
 ROOT = Path(__file__).resolve().parent.parent

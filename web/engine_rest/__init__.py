@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from .blueprint import DEFAULT_BASE_PATH, bp, well_known_bp
-from .variables import from_camunda_variables, to_camunda_variables
-from . import errors, auth  # noqa: F401  (handlers and before_request hooks)
-from . import (cockpit, deployment, external_task, history, incident, message, process_definition,  # noqa: F401
+from arsflow.web.engine_rest.blueprint import DEFAULT_BASE_PATH, bp, well_known_bp
+from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda_variables
+from arsflow.web.engine_rest import errors, auth  # noqa: F401  (handlers and before_request hooks)
+from arsflow.web.engine_rest import (cockpit, deployment, external_task, history, incident, message, process_definition,  # noqa: F401
                process_instance, task)
 
 __all__ = ["register", "from_camunda_variables", "to_camunda_variables", "bp", "CAMUNDA_VERSION"]
@@ -39,7 +39,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(well_known_bp)
     app.extensions["arsflow_engine_rest"] = base
     try:  # the pages' CSRF check (web.security) must not apply: no cookie session here
-        from .. import security
+        from arsflow.web import security
     except ImportError:  # pragma: no cover - web app without its security module
         return
     for name in (bp.name, well_known_bp.name):

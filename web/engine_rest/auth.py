@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from flask import g, request
 
-from engine import users as users_module
+from arsflow.engine.people import users as users_module
 
-from .blueprint import bp, runtime
-from .errors import RestError
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.errors import RestError
 
 _PUBLIC_ENDPOINTS = {"engine_rest.cockpit_instance", "engine_rest.cockpit_other"}
 

@@ -11,5 +11,5 @@ well_known_bp = Blueprint("engine_rest_well_known", __name__)
 
 
 def runtime():
-    from .. import get_runtime  # late: web/__init__ imports this package from create_app
+    from arsflow.web import get_runtime  # late: web/__init__ imports this package from create_app
     return get_runtime()

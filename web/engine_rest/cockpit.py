@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, redirect, request, url_for
 
-from .blueprint import bp, well_known_bp
-from .dto import int_id
+from arsflow.web.engine_rest.blueprint import bp, well_known_bp
+from arsflow.web.engine_rest.dto import int_id
 
 
 @bp.get("/app/process-instance/<instance_id>", endpoint="cockpit_instance")

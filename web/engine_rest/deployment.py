@@ -23,15 +23,15 @@ from flask import g, jsonify, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.definitions import kind_of
-from engine.errors import Conflict
-from engine.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
+from arsflow.engine.bpmn.definitions import kind_of
+from arsflow.engine.errors import Conflict
+from arsflow.engine.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
 
-from .auth import require_deployer
-from .blueprint import bp, runtime
-from .dto import camunda_time, int_arg, int_id
-from .errors import RestError, bad
-from .process_definition import decision_definition_dto, process_definition_dto
+from arsflow.web.engine_rest.auth import require_deployer
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import camunda_time, int_arg, int_id
+from arsflow.web.engine_rest.errors import RestError, bad
+from arsflow.web.engine_rest.process_definition import decision_definition_dto, process_definition_dto
 
 # The Camunda 7 release whose REST API this package answers (GET /version).
 CAMUNDA_VERSION = "7.20.0"

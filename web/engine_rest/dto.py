@@ -5,8 +5,8 @@ from datetime import datetime
 
 from flask import request
 
-from .blueprint import runtime
-from .errors import RestError, bad
+from arsflow.web.engine_rest.blueprint import runtime
+from arsflow.web.engine_rest.errors import RestError, bad
 
 
 def camunda_time(value: datetime | None) -> str | None:

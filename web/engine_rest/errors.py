@@ -13,9 +13,9 @@ import logging
 from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import ArsflowError, Conflict, DeploymentError, Forbidden, IncidentError, InvalidInput, NotFound
+from arsflow.engine.errors import ArsflowError, Conflict, DeploymentError, Forbidden, IncidentError, InvalidInput, NotFound
 
-from .blueprint import bp
+from arsflow.web.engine_rest.blueprint import bp
 
 log = logging.getLogger(__name__)
 

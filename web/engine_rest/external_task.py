@@ -23,15 +23,15 @@ import time
 from flask import Response, g, jsonify, request
 from sqlalchemy import func, or_, select
 
-from engine.errors import ArsflowError, InvalidInput, NotFound
-from engine.external_tasks import UncaughtBpmnError
-from engine.models import ExternalTask, ProcessDefinition
+from arsflow.engine.errors import ArsflowError, InvalidInput, NotFound
+from arsflow.engine.external_tasks import UncaughtBpmnError
+from arsflow.engine.models import ExternalTask, ProcessDefinition
 
-from .auth import require_worker
-from .blueprint import bp, runtime
-from .dto import bool_arg, camunda_time, definition_id_of, json_body, page, parse_camunda_time
-from .errors import RestError, bad, engine_error
-from .variables import from_camunda_variables, to_camunda_variables
+from arsflow.web.engine_rest.auth import require_worker
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import bool_arg, camunda_time, definition_id_of, json_body, page, parse_camunda_time
+from arsflow.web.engine_rest.errors import RestError, bad, engine_error
+from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda_variables
 
 MAX_REQUEST_TIMEOUT = 1_800_000  # ms, FetchAndLockHandlerImpl.MAX_REQUEST_TIMEOUT
 POLL_SECONDS = 0.5

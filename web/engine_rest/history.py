@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import func, select
 
-from engine.models import Instance, ProcessDefinition
+from arsflow.engine.models import Instance, ProcessDefinition
 
-from .auth import require_reader
-from .blueprint import bp, runtime
-from .dto import bool_arg, camunda_time, definition_id_of, page, time_arg
-from .errors import RestError, bad
+from arsflow.web.engine_rest.auth import require_reader
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import bool_arg, camunda_time, definition_id_of, page, time_arg
+from arsflow.web.engine_rest.errors import RestError, bad
 
 _STATES = {"waiting": "ACTIVE", "running": "ACTIVE", "incident": "ACTIVE", "suspended": "SUSPENDED",
            "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}

@@ -16,13 +16,13 @@ from uuid import NAMESPACE_URL, uuid5
 from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
-from engine.errors import ArsflowError
-from engine.models import ExternalTask, Instance, ProcessDefinition
+from arsflow.engine.errors import ArsflowError
+from arsflow.engine.models import ExternalTask, Instance, ProcessDefinition
 
-from .auth import require_reader
-from .blueprint import bp, runtime
-from .dto import camunda_time, definition_id_of, json_body
-from .errors import RestError, bad, engine_error
+from arsflow.web.engine_rest.auth import require_reader
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import camunda_time, definition_id_of, json_body
+from arsflow.web.engine_rest.errors import RestError, bad, engine_error
 
 
 def _uuid(*parts) -> str:

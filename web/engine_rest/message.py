@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from flask import Response, g, jsonify
 
-from engine.errors import ArsflowError, Conflict, NotFound
-from engine.models import Instance, ProcessDefinition
+from arsflow.engine.errors import ArsflowError, Conflict, NotFound
+from arsflow.engine.models import Instance, ProcessDefinition
 
-from .auth import require_reader
-from .blueprint import bp, runtime
-from .dto import json_body
-from .errors import RestError, bad, engine_error
-from .process_instance import process_instance_dto
-from .variables import from_camunda_variables, to_camunda_variables
+from arsflow.web.engine_rest.auth import require_reader
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import json_body
+from arsflow.web.engine_rest.errors import RestError, bad, engine_error
+from arsflow.web.engine_rest.process_instance import process_instance_dto
+from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda_variables
 
 
 @bp.post("/message")

@@ -6,15 +6,15 @@ from __future__ import annotations
 from flask import g, jsonify, request
 from sqlalchemy import select
 
-from engine.models import DecisionDefinition, ProcessDefinition, Resource
-from engine.xmlsafe import XmlError, parse_xml
+from arsflow.engine.models import DecisionDefinition, ProcessDefinition, Resource
+from arsflow.engine.bpmn.xmlsafe import XmlError, parse_xml
 
-from .auth import require_deployer
-from .blueprint import bp, runtime
-from .dto import definition_id_of
-from .errors import RestError, bad
-from .process_instance import instance_dto
-from .variables import from_camunda_variables
+from arsflow.web.engine_rest.auth import require_deployer
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import definition_id_of
+from arsflow.web.engine_rest.errors import RestError, bad
+from arsflow.web.engine_rest.process_instance import instance_dto
+from arsflow.web.engine_rest.variables import from_camunda_variables
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"

@@ -6,14 +6,14 @@ from __future__ import annotations
 from flask import g, jsonify, request, url_for
 from sqlalchemy import func, select
 
-from engine.errors import Conflict, NotFound
-from engine.models import Instance, ProcessDefinition
+from arsflow.engine.errors import Conflict, NotFound
+from arsflow.engine.models import Instance, ProcessDefinition
 
-from .auth import require_reader
-from .blueprint import bp, runtime
-from .dto import bool_arg, definition_id_of, int_id, matches, page, variables_in_query
-from .errors import RestError, bad
-from .variables import to_camunda_variables, typed_value
+from arsflow.web.engine_rest.auth import require_reader
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import bool_arg, definition_id_of, int_id, matches, page, variables_in_query
+from arsflow.web.engine_rest.errors import RestError, bad
+from arsflow.web.engine_rest.variables import to_camunda_variables, typed_value
 
 ENDED = ("completed", "terminated")
 

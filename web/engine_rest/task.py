@@ -11,13 +11,13 @@ from __future__ import annotations
 from flask import Response, g, jsonify, request
 from sqlalchemy import func, or_, select
 
-from engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import FormDefinition, HumanTask, Instance, ProcessDefinition, TaskCandidate
+from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
+from arsflow.engine.models import FormDefinition, HumanTask, Instance, ProcessDefinition, TaskCandidate
 
-from .blueprint import bp, runtime
-from .dto import bool_arg, camunda_time, definition_id_of, int_arg, json_body, time_arg
-from .errors import RestError, bad, engine_error
-from .variables import from_camunda_variables, to_camunda_variables
+from arsflow.web.engine_rest.blueprint import bp, runtime
+from arsflow.web.engine_rest.dto import bool_arg, camunda_time, definition_id_of, int_arg, json_body, time_arg
+from arsflow.web.engine_rest.errors import RestError, bad, engine_error
+from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda_variables
 
 _SORT = {"dueDate": HumanTask.due_at, "followUpDate": HumanTask.follow_up_at, "created": HumanTask.created_at,
          "priority": HumanTask.priority, "name": HumanTask.name, "assignee": HumanTask.assignee,
@@ -68,7 +68,7 @@ def _query(session):
             query = query.where(HumanTask.assignee.is_(None))
     if args.get("candidateUser"):
         user = args["candidateUser"]
-        from engine import users as users_module
+        from arsflow.engine.people import users as users_module
         groups = users_module.groups_of(session, user)
         query = query.where(or_(_candidate_of("user", [user]), _candidate_of("group", groups)))
         if not include_assigned:

@@ -12,7 +12,7 @@ import math
 import re
 from datetime import datetime
 
-from .errors import bad as _bad
+from arsflow.web.engine_rest.errors import bad as _bad
 
 INT_RANGES = {"short": 2 ** 15, "integer": 2 ** 31, "long": 2 ** 63}
 
