@@ -265,10 +265,13 @@ def cmd_serve(args, web=True):
         return 0
     from arsflow.web import create_app
     from waitress import serve
-    app = create_app(runtime=rt)
+    # Workers' long polls (fetchAndLock with asyncResponseTimeout) each hold a thread while they
+    # wait: at most half the threads do (ARSFLOW_LONG_POLLS), the rest serve people.
+    threads = 16
+    app = create_app(runtime=rt, config={"ARSFLOW_LONG_POLLS": threads // 2})
     print(f"arsflow : http://{args.host}:{args.port}/ (Ctrl+C pour arrêter)")
     try:
-        serve(app, host=args.host, port=args.port, threads=8)
+        serve(app, host=args.host, port=args.port, threads=threads)
     finally:
         scheduler.shutdown()
     return 0

@@ -162,3 +162,28 @@ def test_long_polling_answers_as_soon_as_work_appears(client, runtime):
 def test_long_polling_gives_up_at_the_timeout(client):
     response = fetch(client, asyncResponseTimeout=300)
     assert response.status_code == 200 and response.get_json() == []
+
+
+def test_long_polls_beyond_the_cap_do_not_hold_threads(runtime, make_user, deploy):
+    """With ARSFLOW_LONG_POLLS=1 a second waiting poll answers empty after a short wait,
+    while the first keeps waiting and gets the work when it appears."""
+    from arsflow.web.engine_rest import external_task
+    make_user("robot-raa", "workers", password="mot-de-passe-robot")
+    deploy({"publication.bpmn": PUBLISH})
+    app = build_app(runtime, ARSFLOW_LONG_POLLS=1)
+    first_result = {}
+
+    def first():
+        first_result["response"] = fetch(app.test_client(), worker="w1", asyncResponseTimeout=60_000)
+
+    waiter = threading.Thread(target=first)
+    waiter.start()
+    with app.app_context():
+        slots = external_task._long_poll_slots()
+    while slots._value:  # the first poll holds the only slot
+        time.sleep(0.01)
+    second = fetch(app.test_client(), worker="w2", asyncResponseTimeout=60_000)
+    assert second.status_code == 200 and second.get_json() == [] and waiter.is_alive()
+    runtime.start("publication", {"territory": "75", "urgence": 1})
+    waiter.join(30)
+    assert [t["workerId"] for t in first_result["response"].get_json()] == ["w1"]

@@ -94,34 +94,50 @@ def _arsflow() -> str:
     return found
 
 
-@pytest.fixture
-def server(runtime, deploy, make_user, tmp_path, db_url):
-    """`arsflow serve` on a free loopback port, over the test's database."""
-    make_user("robot-raa", "workers", password=PASSWORD)
-    deploy({"publication.bpmn": PUBLISH})
-    port = _free_port()
-    env = {**os.environ, "ARSFLOW_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([_arsflow(), "serve", "--db", db_url, "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}/engine-rest"
-    try:
-        for _ in range(200):
+class Server(dict):
+    """`arsflow serve` on a free loopback port, over the test's database; restartable."""
+
+    def __init__(self, db_url, tmp_path):
+        super().__init__(tmp=tmp_path)
+        self.db_url, self.proc, self.log = db_url, None, None
+
+    def start(self):
+        port = _free_port()
+        env = {**os.environ, "ARSFLOW_SECRET_KEY": "test", "PYTHONUNBUFFERED": "1"}
+        self.log = open(self["tmp"] / "serve.log", "a")
+        self.proc = subprocess.Popen([_arsflow(), "serve", "--db", self.db_url, "--host", "127.0.0.1",
+                                      "--port", str(port)], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=self["tmp"])
+        self["base"] = f"http://127.0.0.1:{port}/engine-rest"
+        for _ in range(300):
             try:
-                if requests.get(f"{base}/version", auth=("robot-raa", PASSWORD), timeout=2).status_code == 200:
-                    break
+                if requests.get(f"{self['base']}/version", auth=("robot-raa", PASSWORD), timeout=2).status_code == 200:
+                    return
             except requests.ConnectionError:
                 pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            assert self.proc.poll() is None, (self["tmp"] / "serve.log").read_text()
             time.sleep(0.1)
-        yield {"base": base, "tmp": tmp_path}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        raise AssertionError("arsflow serve ne répond pas")
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.log.close()
+            self.proc = None
+
+
+@pytest.fixture
+def server(runtime, deploy, make_user, tmp_path, db_url):
+    make_user("robot-raa", "workers", password=PASSWORD)
+    deploy({"publication.bpmn": PUBLISH})
+    running = Server(db_url, tmp_path)
+    running.start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -273,3 +289,17 @@ def test_competing_workers_do_each_task_once(server, workers, runtime, request):
             AuditEntry.action == "external_task_completed")).all()
     assert sorted(completions) == sorted(done)
     assert all(variables(runtime, i)["numero"].endswith(f"-{i}") for i in ids)
+
+
+def test_a_lock_survives_a_server_restart(server, runtime):
+    """The lock lives in the database: after a restart the holder completes, others wait."""
+    from camunda.client.external_task_client import ExternalTaskClient
+    started = runtime.start("publication", {"territory": "75", "urgence": 1, "comportement": "ok"})["id"]
+    auth = {"auth_basic": {"username": "robot-raa", "password": PASSWORD}, "asyncResponseTimeout": 0,
+            "lockDuration": 60000}
+    [task] = ExternalTaskClient("avant", server["base"], auth).fetch_and_lock(TOPIC)
+    server.stop()
+    server.start()
+    assert ExternalTaskClient("autre", server["base"], auth).fetch_and_lock(TOPIC) == []
+    assert ExternalTaskClient("avant", server["base"], auth).complete(task["id"], {"numero": "7"}) is True
+    assert variables(runtime, started)["numero"] == "7"

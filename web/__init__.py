@@ -35,6 +35,8 @@ DEFAULTS = {
     # Processes whose variables hold `avis[body] = {"status": "tacit", "acquired_at": …}`.
     "ARSFLOW_TACIT_PROCESSES": ("prs_consultation",),
     "ARSFLOW_COUNT_CAP": 10000,
+    # Camunda REST: external-task long polls waiting at once (each holds a server thread).
+    "ARSFLOW_LONG_POLLS": 8,
 }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import Response, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request
 from sqlalchemy import func, or_, select
 
 from arsflow.engine.errors import ArsflowError, InvalidInput, NotFound
@@ -35,8 +35,21 @@ from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda
 
 MAX_REQUEST_TIMEOUT = 1_800_000  # ms, FetchAndLockHandlerImpl.MAX_REQUEST_TIMEOUT
 POLL_SECONDS = 0.5
+# Beyond ARSFLOW_LONG_POLLS waiting requests, a poll waits at most this long (s): the clients
+# poll again at once on an empty answer, so an immediate one would make them spin.
+OVERFLOW_WAIT = 1.0
 _wakeup = threading.Condition()
 _hooked: set = set()
+_slots: dict = {}
+_slots_lock = threading.Lock()
+
+
+def _long_poll_slots() -> threading.BoundedSemaphore:
+    app = current_app._get_current_object()
+    with _slots_lock:
+        if id(app) not in _slots:
+            _slots[id(app)] = threading.BoundedSemaphore(max(1, int(app.config.get("ARSFLOW_LONG_POLLS", 8))))
+        return _slots[id(app)]
 
 
 def _notify_pollers():
@@ -70,18 +83,28 @@ def fetch_and_lock():
     topics = [_topic(t) for t in (body.get("topics") or [])]
     rt = runtime()
     _hook(rt)
-    deadline = time.monotonic() + (timeout or 0) / 1000
-    while True:
-        try:
-            tasks = rt.external_tasks.fetch_and_lock(worker_id, topics, max_tasks,
-                                                     use_priority=bool(body.get("usePriority")))
-        except InvalidInput as err:
-            raise bad(err.message) from None
-        remaining = deadline - time.monotonic()
-        if tasks or remaining <= 0 or not topics or max_tasks <= 0:
-            break
-        with _wakeup:  # a commit in this process wakes us; other processes' work is polled
-            _wakeup.wait(min(POLL_SECONDS, remaining))
+    use_priority = bool(body.get("usePriority"))
+    try:
+        tasks = rt.external_tasks.fetch_and_lock(worker_id, topics, max_tasks, use_priority=use_priority)
+    except InvalidInput as err:
+        raise bad(err.message) from None
+    if tasks or not timeout or not topics or max_tasks <= 0:
+        return jsonify(_locked_dtos(tasks))
+    slots = _long_poll_slots()
+    held = slots.acquire(blocking=False)
+    wait = timeout / 1000 if held else min(timeout / 1000, OVERFLOW_WAIT)
+    deadline = time.monotonic() + wait
+    try:
+        while not tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with _wakeup:  # a commit in this process wakes us; other processes' work is polled
+                _wakeup.wait(min(POLL_SECONDS, remaining))
+            tasks = rt.external_tasks.fetch_and_lock(worker_id, topics, max_tasks, use_priority=use_priority)
+    finally:
+        if held:
+            slots.release()
     return jsonify(_locked_dtos(tasks))
 
 
