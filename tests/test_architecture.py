@@ -31,7 +31,7 @@ def imported_modules(path: Path) -> set[str]:
 def violations(folder: str, root: Path = ROOT) -> list[str]:
     found = []
     for path in sorted((root / folder).rglob("*.py")):
-        for name in imported_modules(path):
+        for name in sorted(imported_modules(path)):
             if name.startswith(FORBIDDEN[folder]) or name.split(".")[0] in ("engine", "web", "cli"):
                 found.append(f"{path.relative_to(root)} imports {name}")
     return found
