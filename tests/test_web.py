@@ -1062,3 +1062,20 @@ def test_dates_and_numbers_are_typed_the_french_way(client_for, env):
     assert ok.status_code == 302, ok.text
     variables = env["rt"].show(env["instance_id"])["variables"]
     assert variables["date_reunion"] == "2027-02-15" and variables["lits"] == 120
+
+
+def test_static_assets_are_compressed_and_cached_under_a_versioned_url(client_for, env):
+    import brotli
+    import gzip
+    client = client_for("alice")
+    page = client.get("/taches").text
+    css = re.search(r'href="(/static/vendor/dsfr/dsfr\.min\.css\?v=[0-9a-f]{12})"', page).group(1)
+    browser = {"Accept-Encoding": "gzip, deflate, br"}
+    first = client.get(css, headers=browser)
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "br"
+    assert "immutable" in first.headers["Cache-Control"] and "max-age=31536000" in first.headers["Cache-Control"]
+    plain = client.get(css).data
+    assert brotli.decompress(first.data) == plain and len(first.data) < len(plain) / 4
+    html = client.get("/taches", headers={"Accept-Encoding": "gzip"})
+    assert html.headers["Content-Encoding"] == "gzip" and html.headers["Cache-Control"] == "no-store"
+    assert "Mes tâches" in gzip.decompress(html.data).decode()

@@ -54,7 +54,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         app.config["SECRET_KEY"] = os.environ.get("ARSFLOW_SECRET_KEY") or _ephemeral_secret()
     app.extensions["arsflow_runtime"] = runtime
 
-    from arsflow.web import api, auth, dashboard, errors, formatting, inbox, instances, procedures, security
+    from arsflow.web import (api, auth, dashboard, errors, formatting, inbox, instances, procedures, security,
+                             static_assets)
+    static_assets.register(app)
     formatting.register(app)
     security.register(app)
     errors.register(app)
