@@ -1079,3 +1079,15 @@ def test_static_assets_are_compressed_and_cached_under_a_versioned_url(client_fo
     html = client.get("/taches", headers={"Accept-Encoding": "gzip"})
     assert html.headers["Content-Encoding"] == "gzip" and html.headers["Cache-Control"] == "no-store"
     assert "Mes tâches" in gzip.decompress(html.data).decode()
+
+
+def test_people_and_groups_are_shown_by_name_not_by_id(client_for, env):
+    with env["rt"].db.transaction() as s:
+        from arsflow.engine.people.users import add_user
+        add_user(s, "alice", ["instructeurs"], password=PASSWORD, display_name="Alice Lefèvre", now=env["rt"].now())
+    client = client_for("alice")
+    claim_as(env, client)
+    page = client.get(f"/taches/{env['task_id']}").text
+    facts = page[page.index('id="dossier-titre"'):]
+    assert "Prise en charge par</dt><dd>Alice Lefèvre</dd>" in facts and ">alice<" not in facts
+    assert "Proposée à</dt><dd>Instructeurs</dd>" in facts

@@ -54,9 +54,10 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         app.config["SECRET_KEY"] = os.environ.get("ARSFLOW_SECRET_KEY") or _ephemeral_secret()
     app.extensions["arsflow_runtime"] = runtime
 
-    from arsflow.web import (api, auth, dashboard, errors, formatting, inbox, instances, procedures, security,
-                             static_assets)
+    from arsflow.web import (api, auth, dashboard, errors, formatting, inbox, instances, people, procedures,
+                             security, static_assets)
     static_assets.register(app)
+    people.register(app)
     formatting.register(app)
     security.register(app)
     errors.register(app)
