@@ -319,9 +319,11 @@ class Runtime:
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             instance = self._instance(session, instance_id, lock=True)
+            # Stopping a statutory procedure is a decision: managers and deployers only, not
+            # whoever happened to start it (retry, which resumes it, stays open to the initiator).
             allowed = {self.settings.managers_group, self.settings.deployers_group}
-            if not who.is_system and who.login != instance.initiator and not (who.groups & allowed):
-                raise Forbidden("seuls l'initiateur, les managers et les déployeurs peuvent arrêter une instance")
+            if not who.is_system and not (who.groups & allowed):
+                raise Forbidden("seuls les managers et les déployeurs peuvent arrêter une instance")
             if instance.state in ("completed", "terminated"):
                 raise Conflict(f"l'instance est déjà {instance.state}", instance_id=instance.id)
             workflow = self._load(session, instance)

@@ -415,11 +415,14 @@ def test_failure_half_way_leaves_no_trace(runtime, deploy, make_user, monkeypatc
 def test_terminate_cancels_tasks_and_timers(runtime, deploy, make_user):
     make_user("alice", "staff")
     make_user("bob", "staff")
+    make_user("chef", "managers")
     deploy({"p.bpmn": _timer_process(True)})
     iid = runtime.start("p", actor="alice")["instance_id"]
     with pytest.raises(Forbidden):
         runtime.terminate(iid, actor="bob")
-    runtime.terminate(iid, actor="alice", reason="doublon")
+    with pytest.raises(Forbidden):  # starting a procedure does not give the right to stop it
+        runtime.terminate(iid, actor="alice")
+    runtime.terminate(iid, actor="chef", reason="doublon")
     shown = runtime.show(iid)
     assert shown["state"] == "terminated"
     assert {t["state"] for t in shown["tasks"]} == {"cancelled"}

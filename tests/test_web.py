@@ -632,15 +632,25 @@ def test_instance_page_shows_waiting_timers(client_for, env):
 
 
 def test_instance_timers_and_terminate(client_for, env, runtime):
+    """Stopping asks for a reason and a confirmation, and is offered to managers only — not to
+    the staff member who started the instance."""
     rt = env["rt"]
-    client = client_for("alice")
-    page = client.get(f"/instances/{env['instance_id']}").text
-    assert "Aucune minuterie." in page
+    starter = client_for("alice")
+    page = starter.get(f"/instances/{env['instance_id']}").text
+    assert "Aucune minuterie." in page and "Arrêter l'instance" not in page
+    assert post(starter, f"/instances/{env['instance_id']}/arreter",
+                {"reason": "doublon", "confirm": "on"}).status_code == 403
     assert post(client_for("bob"), f"/instances/{env['instance_id']}/arreter").status_code == 403
-    response = post(client, f"/instances/{env['instance_id']}/arreter", {"reason": "doublon"})
+    manager = client_for("carol")
+    assert "Je confirme l'arrêt définitif" in manager.get(f"/instances/{env['instance_id']}").text
+    unconfirmed = post(manager, f"/instances/{env['instance_id']}/arreter", {"reason": "doublon"})
+    assert unconfirmed.status_code == 302 and rt.show(env["instance_id"])["state"] != "terminated"
+    assert post(manager, f"/instances/{env['instance_id']}/arreter", {"confirm": "on"}).status_code == 302
+    assert rt.show(env["instance_id"])["state"] != "terminated"  # no reason, nothing stopped
+    response = post(manager, f"/instances/{env['instance_id']}/arreter", {"reason": "doublon", "confirm": "on"})
     assert response.status_code == 302
     assert rt.show(env["instance_id"])["state"] == "terminated"
-    assert "Arrêtée" in client.get(f"/instances/{env['instance_id']}").text
+    assert "Arrêtée" in manager.get(f"/instances/{env['instance_id']}").text
 
 
 # -- dashboard and calendar -------------------------------------------------------------------------

@@ -25,8 +25,13 @@ def load_visible_instance(session, instance_id: int) -> Instance:
 
 
 def may_terminate(instance: Instance) -> bool:
-    """The engine's rule for terminate, reused for retry (which the engine leaves open)."""
-    return g.user.is_manager or g.user.is_deployer or instance.initiator == g.user.login
+    """The engine's rule: stopping a procedure is for managers and deployers."""
+    return g.user.is_manager or g.user.is_deployer
+
+
+def may_retry(instance: Instance) -> bool:
+    """Resuming after an incident is also open to whoever started the instance."""
+    return may_terminate(instance) or instance.initiator == g.user.login
 
 
 @bp.route("/<int:instance_id>")
@@ -35,8 +40,8 @@ def show(instance_id: int):
     with reading(rt) as s:
         instance = load_visible_instance(s, instance_id)
         data = queries.filter_show(rt, s, rt.show(instance_id), g.user.login, g.user.groups)
-    return render_template("instance.html", instance=instance, data=data, can_act=may_terminate(instance),
-                           now=rt.now())
+    return render_template("instance.html", instance=instance, data=data, can_stop=may_terminate(instance),
+                           can_retry=may_retry(instance), now=rt.now())
 
 
 @bp.route("/<int:instance_id>/diagramme.json")
@@ -57,8 +62,13 @@ def diagram(instance_id: int):
 def terminate(instance_id: int):
     rt = get_runtime()
     with reading(rt) as s:
-        load_visible_instance(s, instance_id)
-    reason = (request.form.get("reason") or "").strip() or None
+        instance = load_visible_instance(s, instance_id)
+        if not may_terminate(instance):
+            abort(403, description="Seuls les managers et les déployeurs peuvent arrêter une instance.")
+    reason = (request.form.get("reason") or "").strip()
+    if not reason or request.form.get("confirm") != "on":
+        flash("Pour arrêter l'instance, indiquez le motif et cochez la confirmation.", "error")
+        return redirect(url_for("instances.show", instance_id=instance_id) + "#arreter")
     rt.terminate(instance_id, actor=g.user.login, reason=reason)
     flash(f"L'instance n° {instance_id} a été arrêtée.", "info")
     return redirect(url_for("instances.show", instance_id=instance_id))
@@ -69,7 +79,7 @@ def retry(instance_id: int):
     rt = get_runtime()
     with reading(rt) as s:
         instance = load_visible_instance(s, instance_id)
-    if not may_terminate(instance):
+    if not may_retry(instance):
         abort(403, description="Seuls l'initiateur, les managers et les déployeurs peuvent relancer une instance.")
     latest = request.form.get("latest_definition") == "on"
     result = rt.retry(instance_id, actor=g.user.login, latest_definition=latest)
