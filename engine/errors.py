@@ -31,6 +31,14 @@ class InvalidInput(ArsflowError):
     code = 400
 
 
+class Refused(InvalidInput):
+    """A script called `refuse(message)`: the start or completion that ran it is refused as a
+    whole (nothing is written), like a failing synchronous script in Camunda 7."""
+
+    def __init__(self, message: str, **details):
+        super().__init__(message, **details)
+
+
 class DeploymentError(ArsflowError):
     """The linter or the parser refused a deployment; `report` holds the findings."""
     code = 400

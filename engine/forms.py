@@ -553,6 +553,7 @@ class Field:
     increment: Decimal | None = None
     serialize_to_string: bool = False
     disallow_passed_dates: bool = False
+    date_bounds: dict = dc_field(default_factory=dict)
     time_format: str | None = None
     searchable: bool = False
     prefix: str | None = None
@@ -1100,6 +1101,8 @@ class Form:
         if ftype == "datetime" and f.disallow_passed_dates and f.subtype in ("date", "datetime"):
             if date.fromisoformat(value[:10]) < today:
                 return MSG_PAST_DATE
+        if ftype == "datetime" and f.date_bounds and f.subtype in ("date", "datetime"):
+            return _date_bound_error(f, date.fromisoformat(value[:10]), scope, today)
         return None
 
     def _canonical(self, f: Field, value: Any, scope: Mapping) -> Any:
@@ -1108,6 +1111,28 @@ class Form:
         if f.type in _MULTI_TYPES:
             return [_match_option(options, v) for v in value]
         return None if value is None else _match_option(options, value)
+
+
+def _date_bound_error(f: Field, day: date, scope: Mapping, today: date) -> str | None:
+    for side, (bound, message) in f.date_bounds.items():
+        if bound == "today":
+            limit = today
+        elif isinstance(bound, str):
+            limit = date.fromisoformat(bound)
+        else:
+            value = bound.evaluate({**scope, "today": today.isoformat()})
+            try:
+                limit = date.fromisoformat(str(value)[:10]) if value not in (None, "") else None
+            except ValueError:
+                limit = None
+            if limit is None:
+                continue  # no reference yet: the bound does not apply
+        shown = limit.strftime("%d/%m/%Y")
+        if side == "min" and day < limit:
+            return message.replace("{date}", shown) if message else f"La date ne peut pas être antérieure au {shown}."
+        if side == "max" and day > limit:
+            return message.replace("{date}", shown) if message else f"La date ne peut pas être postérieure au {shown}."
+    return None
 
 
 def _parse_decimal_feel(value: Any) -> Decimal | None:
@@ -1334,6 +1359,25 @@ class _Loader:
             f.subtype = subtype
             f.disallow_passed_dates = comp.get("disallowPassedDates") is True
             f.time_format = comp.get("timeSerializingFormat")
+            # Date bounds: form-js has none, so they are custom properties (Modeler: « Custom
+            # properties ») — `minDate` / `maxDate`, a date, `today` or a FEEL expression
+            # (`=publication_date`), with `minDateMessage` / `maxDateMessage`.
+            props = comp.get("properties") or {}
+            if not isinstance(props, Mapping):
+                raise self.fail("« properties » doit être un objet", comp, where)
+            for side in ("min", "max"):
+                raw = props.get(f"{side}Date")
+                if raw in (None, ""):
+                    continue
+                if not isinstance(raw, str):
+                    raise self.fail(f"« {side}Date » doit être un texte", comp, where)
+                try:
+                    bound = _Feel(raw) if raw.strip().startswith("=") else raw.strip()
+                    if isinstance(bound, str) and bound != "today":
+                        date.fromisoformat(bound)
+                except (_FeelError, ValueError) as exc:
+                    raise self.fail(f"« {side}Date » invalide : {raw!r} ({exc})", comp, where)
+                f.date_bounds[side] = (bound, props.get(f"{side}DateMessage") or None)
 
         default = comp.get("defaultValue")
         if default is not None and not (ctype in _TEXT_TYPES and default == ""):

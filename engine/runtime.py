@@ -19,7 +19,7 @@ from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_
 from arsflow.engine.bpmn.serialization import WorkflowSerializer
 from arsflow.engine.config import Settings
 from arsflow.engine.db import Database
-from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound
+from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused
 from arsflow.engine.forms import FormValidationError
 from arsflow.engine.models import (
     AuditEntry,
@@ -191,7 +191,7 @@ class Runtime:
                                 created_at=now, updated_at=now)
             audit = [self._audit(None, who, "started", details={"data": _json_safe(data),
                                                                  "version": definition.version}, now=now)]
-            incident = self._advance(workflow)
+            incident = self._advance(workflow, refusable=True)
             self._persist(session, instance, workflow, audit, incident=incident, now=now, new=True)
             return self._summary(instance)
 
@@ -252,9 +252,10 @@ class Runtime:
                 spiff_task.set_data(**data)
                 spiff_task.run()
             except SpiffWorkflowException as err:
+                _raise_refusal(err)
                 incident = _incident(err, spiff_task)
             if incident is None:
-                incident = self._advance(workflow)
+                incident = self._advance(workflow, refusable=True)
             self._persist(session, instance, workflow, audit, incident=incident, now=now,
                           completed={task.id: who.login})
             return self._summary(instance)
@@ -602,8 +603,10 @@ class Runtime:
     def _is_candidate(task: HumanTask, who: Actor, session: Session) -> bool:
         return who.login in (task.candidate_users or []) or bool(set(task.candidate_groups or []) & who.groups)
 
-    def _advance(self, workflow: BpmnWorkflow) -> dict | None:
-        """Run engine steps until only people or timers are awaited; an error is an incident."""
+    def _advance(self, workflow: BpmnWorkflow, refusable: bool = False) -> dict | None:
+        """Run engine steps until only people or timers are awaited; an error is an incident.
+        When a person started or completed (`refusable`), a script's `refuse(…)` refuses the
+        whole operation instead: nothing is written and the caller reads why."""
         try:
             for _ in range(1000):
                 workflow.do_engine_steps()
@@ -611,6 +614,8 @@ class Runtime:
                     return None
             raise ArsflowError("le processus ne se stabilise pas (boucle sans attente ?)")
         except SpiffWorkflowException as err:
+            if refusable:
+                _raise_refusal(err)
             return _incident(err, getattr(err, "task", None))
         except ArsflowError as err:
             return {"element_id": None, "message": err.message}
@@ -929,6 +934,18 @@ def _builtin_helpers() -> dict:
 
 def _iso(value):
     return value.isoformat() if value is not None else None
+
+
+def _raise_refusal(err: BaseException) -> None:
+    """Re-raise the `Refused` a script raised under SpiffWorkflow's wrapping, naming the element."""
+    seen, cause = set(), err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, Refused):
+            task = getattr(err, "task", None)
+            element = getattr(getattr(task, "task_spec", None), "bpmn_name", None) if task else None
+            raise Refused(cause.message, element=element) from None
+        cause = getattr(cause, "exception", None) or cause.__cause__ or cause.__context__
 
 
 def _incident(err: Exception, task) -> dict:

@@ -165,17 +165,22 @@ def end_of_week(now: datetime) -> datetime:
 
 def legal_explanation(properties: dict | None, variables: dict | None, default_territory: str | None):
     """(explanation lines, error message) when the task names `deadline_start` and
-    `deadline_delay`; (None, None) when it does not."""
+    `deadline_delay` (and optionally `deadline_extension`, `deadline_basis`); (None, None) when
+    it does not."""
     properties = properties or {}
     start, delay = properties.get("deadline_start"), properties.get("deadline_delay")
     if not start or not delay:
         return None, None
     territory = (variables or {}).get("territory") or properties.get("territory") or default_territory
+    # The task declares its délai's extension policy (`deadline_extension`, true by default)
+    # and may state the rule and its source (`deadline_basis`).
+    extension = str(properties.get("deadline_extension", "true")).strip().lower() not in ("false", "non", "0")
     try:
-        deadline = compute_deadline(str(start), str(delay), str(territory) if territory else None)
+        deadline = compute_deadline(str(start), str(delay), str(territory) if territory else None,
+                                    extension=extension)
     except (LegalCalendarError, ValueError) as err:
         return None, f"Délai légal non calculable : {err}"
-    return deadline.explanation().splitlines(), None
+    return deadline.explanation(properties.get("deadline_basis") or None).splitlines(), None
 
 
 def pretty_json(value) -> str:

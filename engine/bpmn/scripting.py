@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from arsflow.engine.bpmn.expressions import split_expressions
 from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
+from arsflow.engine.errors import Refused
 from arsflow.engine.services import (
     EXTERNAL_INPUTS,
     ServiceCall,
@@ -76,6 +77,32 @@ def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None) -> 
         local = parse_instant(start, zone).astimezone(zone)
         return _add_duration(local, delay).astimezone(timezone.utc).isoformat()
 
+    def legal_deadline_details(start, delay, territory=None, extension=True, basis=None):
+        """What a form or message shows: the expiry instant, the délai's last day, the same in
+        French words (« lundi 1er mars 2027 à 24 h (heure de Paris) ») and the explanation."""
+        code = ctx.territory_of(data(), territory)
+        computed = legal_calendar.compute_deadline(start, delay, code, extension=extension)
+        return {"expires_at": computed.expires_at.isoformat(), "last_day": computed.end.isoformat(),
+                "text": legal_calendar.french_deadline(computed.expires_at, computed.territory),
+                "explanation": computed.explanation(basis)}
+
+    def french_deadline(instant, territory=None):
+        code = ctx.territory_of(data(), territory)
+        return legal_calendar.french_deadline(parse_instant(instant, ctx.zone_of(code)), code)
+
+    def french_day(day):
+        return legal_calendar.french_date(date.fromisoformat(str(day)[:10]))
+
+    def territory_region(territory=None):
+        """ARS region code of a territory (`75` → `IDF`, `974` → `974`), None when it has no ARS."""
+        try:
+            return legal_calendar.resolve_territory(ctx.territory_of(data(), territory)).region
+        except legal_calendar.LegalCalendarError:
+            return None
+
+    def refuse(message):
+        raise Refused(str(message))
+
     def now():
         return ctx.now().isoformat()
 
@@ -85,6 +112,8 @@ def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None) -> 
 
     helpers = {"legal_deadline": legal_deadline, "days_before": days_before,
                "add_duration": add_duration, "now": now, "today": today,
+               "legal_deadline_details": legal_deadline_details, "french_deadline": french_deadline,
+               "french_day": french_day, "refuse": refuse, "territory_region": territory_region,
                "date": date, "datetime": datetime, "timedelta": timedelta}
     helpers.update(extra_helpers or {})
     return RestrictedEnvironment(helpers)

@@ -530,6 +530,24 @@ def _expiry(end: date, territory: Territory) -> datetime:
     return local.astimezone(timezone.utc)
 
 
+_ZONE_PHRASES = {"Europe/Paris": "heure de Paris"}
+
+
+def zone_phrase(territory: "Territory") -> str:
+    """« heure de Paris », « heure de La Réunion » — never an offset or « UTC »."""
+    return _ZONE_PHRASES.get(territory.timezone) or f"heure de {territory.name}"
+
+
+def french_deadline(expires_at: datetime, territory: str | "Territory" | None = None) -> str:
+    """The instant a délai expires as staff read it: « lundi 1er mars 2027 à 24 h (heure de Paris) »
+    (00:00 local is written as 24 h of the day before)."""
+    terr = resolve_territory(territory)
+    local = ensure_utc(expires_at).astimezone(terr.tzinfo)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        return f"{french_date(local.date() - timedelta(days=1))} à 24 h ({zone_phrase(terr)})"
+    return f"{french_date(local.date())} à {_french_time(local)} ({zone_phrase(terr)})"
+
+
 def _utc_text(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
@@ -629,8 +647,9 @@ class Deadline:
                            self.extra_days_off, self.suspensions[:-1] + (last,))
 
     # -- explanation ----------------------------------------------------------------
-    def explanation(self) -> str:
-        """How the end was reached, in French, one step per line."""
+    def explanation(self, basis: str | None = None) -> str:
+        """How the end was reached, in French, one step per line; `basis` (the rule and its
+        source, e.g. why this délai is not extended) goes before the end."""
         terr = self.territory
         lines = [
             f"Délai de {_describe_delay(self.delay)} ({self.delay}) à compter du "
@@ -672,13 +691,12 @@ class Deadline:
                 lines.append("Prorogation au premier jour ouvré suivant : " + step.describe() + ".")
         else:
             lines.append("Pas de prorogation : l'échéance tombe un jour ouvré.")
+        if basis:
+            lines.append(basis)
         local = self.expires_at_local
-        offset = local.strftime("%z")
-        offset = f"UTC{offset[:3]}:{offset[3:]}"
         lines.append(
-            f"Fin du délai : {french_date(self.end)} à 24 h. Il expire le "
-            f"{french_date(local.date())} à {_french_time(local)}, heure locale "
-            f"({terr.timezone}, {offset}), soit {_utc_text(self.expires_at)} (UTC).")
+            f"Fin du délai : {french_date(self.end)} à 24 h ({zone_phrase(terr)}). Il expire le "
+            f"{french_date(local.date())} à {_french_time(local)}.")
         return "\n".join(lines)
 
     # -- serialisation --------------------------------------------------------------

@@ -4,7 +4,9 @@ SpiffWorkflow 3.2 evaluates timer text as Python (so `P3M` fails), adds 30-day m
 reads `datetime.now()`. Here a literal ISO 8601 value is a literal, `${…}` is an expression,
 months end on the same day number, and a timer fires at its instant exactly (`<=`).
 With the `calendar` property set to `legal` on the timer event, a duration runs as a French
-legal délai in the instance's territory (see engine.legal_calendar).
+legal délai in the instance's territory (see engine.legal_calendar), and a timeDate that is a
+day (`YYYY-MM-DD`, the délai's last day) fires when that day ends; `legal-no-extension` declares
+that this délai is not extended to the next working day.
 """
 from __future__ import annotations
 
@@ -53,11 +55,24 @@ class ArsTimeDateEventDefinition(ClockedTimerMixin, TimeDateEventDefinition):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
             value = timer_text(my_task, self.expression)
-            event_value = parse_instant(value, _engine(my_task).tzinfo).isoformat()
+            if self.calendar and _is_day(value):
+                # A legal timer on a day: it fires when that day ends (24:00 in the territory),
+                # extended to the next working day unless the timer says legal-no-extension.
+                due = _engine(my_task).legal_expiry(
+                    my_task, str(value).strip()[:10], "P0D", territory=self.calendar_territory,
+                    extension=self.calendar != "legal-no-extension")
+                event_value = due.isoformat()
+            else:
+                event_value = parse_instant(value, _engine(my_task).tzinfo).isoformat()
             my_task._set_internal_data(event_value=event_value)
         if parse_instant(event_value) <= self.now(my_task):
             my_task._set_internal_data(event_fired=True)
         return my_task._get_internal_data("event_fired", False)
+
+
+def _is_day(value) -> bool:
+    text = str(value).strip()
+    return len(text) == 10 and text[4] == "-" and text[7] == "-"
 
 
 class ArsDurationTimerEventDefinition(ClockedTimerMixin, DurationTimerEventDefinition):

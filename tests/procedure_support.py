@@ -1,0 +1,25 @@
+"""Warm and cold runs of a procedure scenario. Warm: one Runtime for the whole scenario. Cold: a
+new Runtime (empty caches, nothing in memory) for every operation, as each `arsflow` command and
+each worker restart does. A scenario must give the same result both ways."""
+from __future__ import annotations
+
+from arsflow.engine.config import Settings
+from arsflow.engine.runtime import Runtime
+
+
+class ColdRuntime:
+    """Every attribute access builds a fresh Runtime on the same database and clock."""
+
+    def __init__(self, database, clock, territory="75", timezone="Europe/Paris"):
+        self._database, self._clock = database, clock
+        self._settings = Settings(database_url=database.url, territory=territory, timezone=timezone)
+
+    def fresh(self) -> Runtime:
+        return Runtime(self._database, self._settings, clock=self._clock)
+
+    def __getattr__(self, name):
+        return getattr(self.fresh(), name)
+
+
+def runtime_for(mode: str, runtime, database, clock):
+    return runtime if mode == "warm" else ColdRuntime(database, clock)
