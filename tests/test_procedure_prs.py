@@ -182,7 +182,6 @@ def test_not_following_a_defavorable_avis_requires_a_motivation(prs, clock):
 =======
     registry = avis(prs, iid)
     assert registry["CRSA"] == {**registry["CRSA"], "status": "tacit", "acquired_at": "2017-12-30T23:00:00+00:00"}
-    print(prs.show(iid)["state"], prs.show(iid)["incident"], [(t["name"], t["state"]) for t in prs.tasks(instance_id=iid)])
     # The arrêté is due on 1 January 2018 at 24 h and may be dated that day.
     [task] = open_by_name(prs, iid, "Arrêter le PRS")
     assert task["due_at"] == "2018-01-01T23:00:00+00:00"

@@ -215,6 +215,8 @@ class DefinitionStore:
                     parser.add_bpmn_xml(root, filename=res.name)
             parser.add_bpmn_xml(parse_xml(main.content, main.name).getroot(), filename=main.name)
             built = (parser.get_spec(definition.key), parser.get_subprocess_specs(definition.key))
+            for process_spec in [built[0], *built[1].values()]:
+                _connect_loops(process_spec)
         except ValidationException as err:
             raise DeploymentError(f"{main.name} : {err}") from err
         with self._lock:
@@ -290,3 +292,18 @@ def _finding_from(err: ValidationException, file: str) -> Finding:
     return Finding(file=getattr(err, "file_name", None) or file, element_id=getattr(err, "id", None),
                    element_type=getattr(err, "tag", None), line=getattr(err, "line_number", None),
                    message=f"refusé par le moteur : {err.args[0] if err.args else err}", severity="error")
+
+
+def _connect_loops(process_spec) -> None:
+    """Link each multi-instance/loop task to its child's completion, as SpiffWorkflow's
+    serializer does when it restores a spec. SpiffWorkflow links them only when the first child
+    is created, in memory: a freshly parsed spec loaded with an instance whose children already
+    exist (a new process, a restarted worker) would never see the last child finish."""
+    for task_spec in process_spec.task_specs.values():
+        merge = getattr(task_spec, "merge_child", None)
+        child_name = getattr(task_spec, "task_spec", None)
+        if merge is None or not isinstance(child_name, str):
+            continue
+        child = process_spec.task_specs.get(child_name)
+        if child is not None and not child.completed_event.is_connected(merge):
+            child.completed_event.connect(merge)
