@@ -13,6 +13,8 @@ import pytest
 from arsflow.engine.bpmn.definitions import collect_sources
 from arsflow.engine.errors import Forbidden, InvalidInput
 
+from .procedure_support import runtime_for
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # One user per candidate group; a task is completed by the member of its first group, so a
@@ -34,15 +36,15 @@ VALIDATIONS = {"UserTask_cnsa_valider", "UserTask_valider_bilan", "UserTask_prop
 NOTIFY_EXCHANGES_LATE = ["referent_cpom_national", "referent_cpom_regional"]
 
 
-@pytest.fixture
-def cpom(runtime, make_user):
+@pytest.fixture(params=["warm", "cold"])
+def cpom(request, runtime, database, clock, make_user):
     for group, login in ACTORS.items():
         make_user(login, group)
     with runtime.db.transaction() as s:
         runtime.definitions.deploy(s, collect_sources([ROOT / "processes" / "cpom_etat_ars.bpmn",
                                                        ROOT / "processes" / "cpom_objectifs.dmn",
                                                        ROOT / "forms"]), now=runtime.now())
-    return runtime
+    return runtime_for(request.param, runtime, database, clock)
 
 
 class Review:
@@ -176,7 +178,8 @@ def test_mainland_calendar_and_exchanges(cpom, clock):
         "dialogue_cnsa_dgcs": "2028-02-15T23:00:00+00:00", "spice": "2028-02-09T23:00:00+00:00",
         "debut_echanges": "2028-02-11T23:00:00+00:00", "echanges": "2028-03-30T22:00:00+00:00",
         "dialogue_cnp": "2028-04-20T22:00:00+00:00", "evaluation_dg": "2028-05-31T22:00:00+00:00",
-        "lettre_mission": "2028-06-30T22:00:00+00:00"}
+        "lettre_mission": "2028-06-30T22:00:00+00:00",
+        "consolidation": "2028-04-13T22:00:00+00:00"}   # end of D-7 (note 2017, § 2.3), CNP on 20 April
     [referents] = review.open()
     assert referents["element_id"] == "UserTask_referents"
     assert referents["candidate_groups"] == ["referent_cpom_regional"]
@@ -298,9 +301,10 @@ def test_overseas_ars_has_6x_with_the_dac_referent_and_reunion_time(cpom, clock)
     assert review.steps("PT-PHARE") == ["UserTask_proposer_bilan", "UserTask_proposition_valider"]
     proposals = {p["id"]: p for p in review.variables()["proposals"]}
     assert proposals["PT-PHARE"]["exchange_held"] is False and "ars_analysis" not in proposals["PT-PHARE"]
-    # Consolidated document: 7 days before the CNP (16 May), 00:00 Réunion time.
+    # Consolidated document: one week before the CNP (16 May), i.e. at the END of 9 May, Réunion
+    # time (note 2017, § 2.3: « une semaine avant le dialogue stratégique »; before #12: 00:00 of D-7).
     [consolider] = review.open("UserTask_consolider")
-    assert consolider["due_at"] == "2028-05-08T20:00:00+00:00"
+    assert consolider["due_at"] == "2028-05-09T20:00:00+00:00"
     assert consolider["candidate_groups"] == ["referent_cpom_national"]
     reviewed = [c for r in review.variables()["validated_reviews"] for c in r["codes"]]
     assert OVERSEAS_ONLY <= set(reviewed)
@@ -362,7 +366,10 @@ def test_regional_referent_adjusts_bilans_before_validation(cpom, clock):
     channels = {r["codes"][0]: r["channel"] for r in v["validated_reviews"]}
     assert channels["PT-PHARE"] == "proposition nationale après échange"
     assert channels["5.1"] == "proposition nationale sans échange"
-    assert channels["2.2-MS"] == "dialogue de gestion CNSA-DGCS"
+    # Note 2017, § 2.2: the 2.2 bilan is « complété […] pour un bilan global de l'objectif ».
+    assert channels["2.2"] == "échange technique + dialogue de gestion CNSA-DGCS" and "2.2-MS" not in channels
+    [global_22] = [r for r in v["validated_reviews"] if r["codes"][0] == "2.2"]
+    assert global_22["codes"] == ["2.2", "2.2-MS"] and "Bilan 2.2-MS v2 (ajusté ARS)" in global_22["shared_review"]
 
     # Every exchange validated before 30 March: the reminder is withdrawn and never sent.
     assert {t["element_id"]: t["status"] for t in review.show()["timers"]}["Timer_fin_echanges"] == "cancelled"
@@ -403,9 +410,13 @@ def test_full_run_to_the_mission_letter_with_reminders_at_their_instants(cpom, c
     review.run(until=lambda: bool(review.open("UserTask_consolider")))
     [consolider] = review.open()
     assert consolider["element_id"] == "UserTask_consolider"
-    assert consolider["due_at"] == "2028-04-12T22:00:00+00:00"   # 13 April 00:00 Paris, CNP on 20 April
+    assert consolider["due_at"] == "2028-04-13T22:00:00+00:00"   # end of 13 April (D-7), Paris, CNP on 20 April
     v = review.variables()
-    assert len(v["validated_reviews"]) == 16 + 2 + 3   # exchange bilans (5.2 and 5.3 apart), proposals, CNSA-DGCS
+    # Exchange bilans (5.2 and 5.3 apart), proposals, and of the CNSA-DGCS bilans only 1.2-ESMS
+    # apart: 2.2-MS and 3.1-PAPH are merged into the 2.2 and 3.1 bilans (note 2017, § 2.2).
+    assert len(v["validated_reviews"]) == 16 + 2 + 1
+    merged = {r["codes"][0]: r["codes"] for r in v["validated_reviews"]}
+    assert merged["2.2"] == ["2.2", "2.2-MS"] and merged["3.1"] == ["3.1", "3.1-PAPH"]
     order = [v["cpom_order"].index(r["codes"][0]) for r in v["validated_reviews"]]
     assert order == sorted(order)                       # the structure of the CPOM, not the channel
     overview = cpom.task_data(consolider["id"], actor="cpom-national")["reviews_overview"]
@@ -439,3 +450,25 @@ def test_full_run_to_the_mission_letter_with_reminders_at_their_instants(cpom, c
     assert all(r["validated_at"] for e in final["exchanges"] for r in e["reviews"])
     assert all(p["validated_at"] for p in final["proposals"] + final["medico_social"])
 
+
+
+# -- the CNP window ------------------------------------------------------------------------------
+@pytest.mark.parametrize("cnp_date", ["2028-04-15", "2028-06-01", "2028-06-20", "2028-03-31"])
+def test_a_cnp_date_outside_16_april_31_may_is_refused_at_start(cpom, clock, cnp_date):
+    """Seed 004 l. 572: « Entre le 16 avril et le 31 mai 2018 Dialogue stratégique en CNP +
+    Evaluation des DGARS ». Before #12, 31/03–30/06 was accepted (a June CNP created an evaluation
+    task already overdue)."""
+    clock.set("2027-12-01T08:00:00+00:00")
+    with pytest.raises(InvalidInput) as err:
+        cpom.start("cpom_etat_ars", dict(MAINLAND, cnp_date=cnp_date), business_key="CPOM-x", actor="cpom-national")
+    assert "entre le 16 avril et le 31 mai 2028" in err.value.message
+    assert not cpom.tasks(actor="cpom-regional")
+
+
+@pytest.mark.parametrize("cnp_date", ["2028-04-16", "2028-05-31"])
+def test_the_window_bounds_are_accepted(cpom, clock, cnp_date):
+    """Seed 004 l. 572: the window includes 16 April and 31 May."""
+    clock.set("2027-12-01T08:00:00+00:00")
+    summary = cpom.start("cpom_etat_ars", dict(MAINLAND, cnp_date=cnp_date), business_key="CPOM-y",
+                         actor="cpom-national")
+    assert summary["state"] != "incident"

@@ -307,3 +307,13 @@ def _connect_loops(process_spec) -> None:
         child = process_spec.task_specs.get(child_name)
         if child is not None and not child.completed_event.is_connected(merge):
             child.completed_event.connect(merge)
+        # SpiffWorkflow's Camunda multi-instance sets its input collection (= camunda:collection)
+        # only when the task starts, on the spec itself: a fresh spec must have it too, or the
+        # children of a restored instance are appended to the collection instead of updating it.
+        output = getattr(task_spec, "data_output", None)
+        if (getattr(task_spec, "cardinality", "") is None and output is not None
+                and getattr(task_spec, "data_input", None) is None):
+            from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
+            task_spec.data_input = TaskDataReference(output.bpmn_id)
+            if task_spec.output_item is not None:
+                task_spec.input_item = TaskDataReference(task_spec.output_item.bpmn_id)
