@@ -164,7 +164,9 @@ def test_expiry_instant_in_guyane_and_reunion():
     reunion = legal_deadline_expiry("2027-01-31", "P1M", "reunion")
     assert reunion == datetime(2027, 3, 1, 20, 0, tzinfo=UTC)           # UTC+4
     assert "America/Cayenne" in guyane.explanation()
-    assert "UTC-03:00" in guyane.explanation()
+    # Staff read local words, not offsets nor UTC instants (#12: no "(UTC)" shown to staff).
+    assert "lundi 1er mars 2027 à 24 h (heure de Guyane)" in guyane.explanation()
+    assert "UTC" not in guyane.explanation()
 
 
 def test_aware_datetime_start_takes_local_date():
@@ -409,7 +411,8 @@ def test_to_json_contents():
     assert data["expires_at"] == "2027-03-01T23:00:00Z"
     assert data["extended"] is True
     assert "lundi 1er mars 2027" in data["explanation"]
-    assert "2027-03-01T23:00:00Z" in data["explanation"]
+    assert "lundi 1er mars 2027 à 24 h (heure de Paris)" in data["explanation"]   # #12: no ISO/UTC shown
+    assert "UTC" not in data["explanation"] and "2027-03-01T" not in data["explanation"]
     json.dumps(data)
 
 
