@@ -1,4 +1,4 @@
-"""`arsflow init --demo`: the three procedures deployed, French-named accounts in every group
+"""`arsflow init --demo`: the procedures deployed, French-named accounts in every group
 they use, and one instance of each at realistic dates, so a newcomer sees a full inbox."""
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ DEMO_INSTANCES = [
         "bodies": ["Préfet de région", "CRSA", "Conseil régional d'Île-de-France",
                    "Conseil départemental de Paris", "CDCA de Paris", "Conseil de surveillance de l'ARS"]}),
     ("cts_nomination", "CTS-75-2027", "julien.bernard", {"territory": "75", "cts_name": "CTS de Paris"}),
+    ("cts_sante_mentale", "CSSM-77-2027", "julien.bernard", {
+        "cts_name": "CTS de Seine-et-Marne", "territory": "77", "date_seance": "2027-01-15"}),
     ("cpom_etat_ars", "CPOM-IDF-2026", "lea.laurent", {
         "year": 2026, "region": "Île-de-France", "overseas": False, "cnp_date": "2027-04-20", "territory": "75"}),
 ]
