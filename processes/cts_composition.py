@@ -157,6 +157,54 @@ def _out_of_bounds(what: str, count: int, low: int, high: int) -> list[str]:
     return []
 
 
+# Fiche 1: CDCA members « ne soient pas membres des institutions fournissant des services aux
+# personnes âgées ou aux personnes handicapées »; the conseil régional names « un conseiller
+# régional » (Corse, Guyane, Martinique: a member of their assembly). Checked on what the data
+# holds: an explicit flag, or the quality written in the proposal.
+_PA_PH_INSTITUTIONS = re.compile(
+    r"\b(ehpad|esat|ssiad|saad|spasad|ime|itep|mas|fam|foyer|usld|résidence autonomie|"
+    r"maison de retraite|établissement|etablissement|service d'aide|service de soins)\b", re.I)
+_REGIONAL_COUNCILLOR = re.compile(
+    r"conseill[eè]re?s? (r[ée]gional|territorial|[àa] l'assembl[ée]e)|membre de l'assembl[ée]e", re.I)
+_OTHER_MANDATE = re.compile(
+    r"\b(maire|adjoint|adjointe|conseill[eè]re? (d[ée]partemental|municipal|communautaire)|d[ée]put[ée]|"
+    r"s[ée]nat(eur|rice)|agent|directeur|directrice|fonctionnaire|salari[ée])", re.I)
+
+
+def _member_condition_problems(code: str, member: Mapping, role_label: str) -> list[str]:
+    quality = _text(member.get("quality"))
+    if code == "cdca":
+        flagged = member.get("institution_pa_ph") is True
+        match = _PA_PH_INSTITUTIONS.search(quality) if quality else None
+        if flagged or match:
+            what = f" (« {quality} »)" if match else ""
+            return [f"le {role_label} est membre d'une institution fournissant des services aux personnes "
+                    f"âgées ou handicapées{what} : incompatible avec un siège de représentant des usagers "
+                    "désigné par le CDCA (instruction n° 2016-154, fiche 1)."]
+    explicit = member.get("conseiller_regional")
+    other = (quality and not _REGIONAL_COUNCILLOR.search(quality) and _OTHER_MANDATE.search(quality))
+    if code == "conseil_regional" and (explicit is False or other):
+        return [f"le {role_label} doit être un conseiller régional (ou membre de l'assemblée de Corse, "
+                f"de Guyane ou de Martinique), sa qualité est « {quality} » (instruction n° 2016-154, fiche 1)."]
+    return []
+
+
+def vacancies(seats: list) -> list[str]:
+    """Seats without a titulaire or a suppléant, in French: allowed at installation and listed
+    in the arrêté as vacant."""
+    _require_list(seats)
+    lines = []
+    for number, seat in enumerate(seats, start=1):
+        if not isinstance(seat, Mapping):
+            continue
+        missing = [label for role, label in ROLES if not _has_person(seat.get(role))]
+        if missing:
+            why = " (aucune désignation reçue)" if seat.get("vacant") else ""
+            lines.append(f"{_seat_label(number, seat)} : {' et '.join(missing)} vacant"
+                         f"{'s' if len(missing) > 1 else ''}{why}.")
+    return lines
+
+
 def check_cts_composition(seats: list, bodies: Iterable[Mapping] | None = None) -> list[str]:
     """Every rule the composition breaks, in French; [] when the arrêté can be taken.
 
@@ -197,11 +245,15 @@ def check_cts_composition(seats: list, bodies: Iterable[Mapping] | None = None) 
             per_body[body] = per_body.get(body, 0) + 1
         condition = _text(row.get("member_condition")) if row is not None else ""
 
+        code = _text(row.get("code")) if row is not None else ""
         for role, role_label in ROLES:
             member = seat.get(role)
             if not _has_person(member):
-                problems.append(f"{label} : {role_label} manquant.")
+                # A seat left vacant (no answer, no suppléant) does not block the arrêté: the CTS
+                # is installed once « l'essentiel des représentants » is designated (fiche 1);
+                # `vacancies` lists it and the arrêté prints it as vacant.
                 continue
+            problems.extend(f"{label} : {why}" for why in _member_condition_problems(code, member, role_label))
             if _sex(member.get("sex")) not in SEXES:
                 problems.append(f"{label} : sexe du {role_label} non renseigné (F ou M attendu).")
             if condition == MUNICIPAL_CONDITION and member.get("conseiller_municipal") is not True:
@@ -286,7 +338,7 @@ def gender_balance(seats: list) -> dict:
 
 def _member_line(member: Any) -> str:
     if not _has_person(member):
-        return "—"
+        return "siège vacant"
     civility = CIVILITY.get(_sex(member.get("sex")), "")
     quality = _text(member.get("quality"))
     name = _text(member.get("name"))
@@ -371,6 +423,9 @@ def _member_from_form(raw: Any) -> dict | None:
               "quality": _text(raw.get("quality"))}
     if "conseiller_municipal" in raw:
         member["conseiller_municipal"] = raw.get("conseiller_municipal") is True
+    for flag in ("institution_pa_ph", "conseiller_regional"):
+        if flag in raw:
+            member[flag] = raw.get(flag) is True
     return member
 
 
@@ -522,6 +577,7 @@ def apply_seat_corrections(seats: list, corrections: Any,
 
 
 HELPERS = {
+    "cts_vacancies": vacancies,
     "check_cts_composition": check_cts_composition,
     "gender_balance": gender_balance,
     "format_arrete": format_arrete,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from arsflow.processes import cts_composition as cc
-from arsflow.processes.cts_composition import (
+from arsflow.processes.cts_composition import (vacancies, 
     DEFAULT_BODIES,
     HELPERS,
     apply_seat_corrections,
@@ -156,14 +156,15 @@ def test_body_over_its_cap_names_body_college_and_cap(code, cap):
     assert message in check_cts_composition(seats)
 
 
-def test_missing_suppleant_is_reported_with_seat_body_and_college():
+def test_a_missing_suppleant_is_a_vacancy_not_a_violation():
+    """Seed 000 l. 138: installation once « la désignation effective de l'essentiel des représentants
+    de chaque catégorie » is ensured. Before #12 a missing suppléant blocked the arrêté."""
     seats = full_composition()
     seats[4]["suppleant"] = None
     seats[7]["suppleant"] = {"name": "  ", "sex": "F", "quality": ""}
-    problems = check_cts_composition(seats)
-    assert f"Siège n° 5 (« {seats[4]['body']} », collège 1) : suppléant manquant." in problems
-    assert f"Siège n° 8 (« {seats[7]['body']} », collège 1) : suppléant manquant." in problems
-    assert len(problems) == 2
+    assert check_cts_composition(seats) == []
+    assert vacancies(seats) == [f"Siège n° 5 (« {seats[4]['body']} », collège 1) : suppléant vacant.",
+                                f"Siège n° 8 (« {seats[7]['body']} », collège 1) : suppléant vacant."]
 
 
 def test_missing_titulaire_and_unknown_sex_are_reported():
@@ -172,8 +173,7 @@ def test_missing_titulaire_and_unknown_sex_are_reported():
     seats[1]["suppleant"]["sex"] = "X"
     seats[2]["titulaire"]["sex"] = None
     problems = check_cts_composition(seats)
-    assert problems == [
-        f"Siège n° 1 (« {seats[0]['body']} », collège 1) : titulaire manquant.",
+    assert problems == [   # the missing titulaire is a vacancy (seed 000 l. 138), no longer a violation
         f"Siège n° 2 (« {seats[1]['body']} », collège 1) : sexe du suppléant non renseigné (F ou M attendu).",
         f"Siège n° 3 (« {seats[2]['body']} », collège 1) : sexe du titulaire non renseigné (F ou M attendu).",
     ]
@@ -301,7 +301,7 @@ def test_format_arrete_orders_by_college_then_dmn_order_then_seat_order():
                           "titulaire": "Mme Jeanne Dupont, directrice du CH de Melun",
                           "suppleant": "M. Paul Martin, directeur adjoint"}
     assert members[1]["titulaire"] == "M. Second Siège"
-    assert members[2]["suppleant"] == "—"
+    assert members[2]["suppleant"] == "siège vacant"   # listed as such in the arrêté (#12, seed 000 l. 138)
     assert result[1]["members"][0]["titulaire"] == "M. Préfet Un, sous-préfet"
 
 
@@ -333,7 +333,7 @@ def test_seat_list_text_numbers_seats_as_the_check_does():
     seats = full_composition()[:2] + [{"body": "", "college": None, "titulaire": None, "suppleant": None}]
     lines = seat_list_text(seats).split("\n")
     assert lines[0].startswith(f"1. Collège 1 — {seats[0]['body']} : titulaire Mme ")
-    assert lines[2] == "3. Collège ? — ? : titulaire — ; suppléant —"
+    assert lines[2] == "3. Collège ? — ? : titulaire siège vacant ; suppléant siège vacant"
 
 
 # --------------------------------------------------------------------------- form data → seats
@@ -354,9 +354,9 @@ def test_seats_from_form_reads_filled_seats_in_number_order():
     assert seats[0] == {"body": ROWS["cdca"]["name"], "college": 2,
                         "titulaire": {"name": "Anne Deux", "sex": "F", "quality": "infirmière"}, "suppleant": None}
     assert seats[1]["suppleant"]["name"] == "Seule"
-    problems = check_cts_composition(seats, DEFAULT_BODIES)
-    assert f"Siège n° 1 (« {ROWS['cdca']['name']} », collège 2) : suppléant manquant." in problems
-    assert f"Siège n° 2 (« {ROWS['cdca']['name']} », collège 2) : titulaire manquant." in problems
+    lines = vacancies(seats)   # vacant, not blocking (seed 000 l. 138)
+    assert f"Siège n° 1 (« {ROWS['cdca']['name']} », collège 2) : suppléant vacant." in lines
+    assert f"Siège n° 2 (« {ROWS['cdca']['name']} », collège 2) : titulaire vacant." in lines
 
 
 def test_seats_from_form_keeps_the_municipal_confirmation_and_accepts_a_name():
@@ -444,7 +444,7 @@ def test_modifying_adds_a_missing_suppleant_and_confirms_municipal_status():
 
 
 def test_helpers_are_registrable_script_helpers():
-    assert set(HELPERS) == {"check_cts_composition", "gender_balance", "format_arrete", "arrete_text",
+    assert set(HELPERS) == {"cts_vacancies", "check_cts_composition", "gender_balance", "format_arrete", "arrete_text",
                             "seat_list_text", "seats_from_form", "apply_seat_corrections"}
     for name, func in HELPERS.items():
         assert name.isidentifier() and not name.startswith("_") and callable(func)
@@ -496,3 +496,28 @@ def test_a_validated_proposal_form_gives_checkable_seats():
     with pytest.raises(forms.FormValidationError) as err:
         form.validate(unconfirmed, context=context)
     assert list(err.value.errors) == ["proposal.seat1.suppleant.conseiller_municipal"]
+
+
+def test_cdca_members_must_not_belong_to_institutions_serving_elderly_or_disabled_people():
+    """Seed 000 l. 363: « Vous veillerez à ce que ces membres […] ne soient pas membres des
+    institutions fournissant des services aux personnes âgées ou aux personnes handicapées »."""
+    seats = full_composition()
+    [index] = [i for i, seat in enumerate(seats) if seat["body"] == ROWS["cdca"]["name"]][:1]
+    seats[index]["titulaire"]["quality"] = "directrice d'EHPAD"
+    seats[index]["suppleant"]["institution_pa_ph"] = True
+    problems = check_cts_composition(seats)
+    assert len(problems) == 2 and all("personnes âgées ou handicapées" in p for p in problems)
+    assert "« directrice d'EHPAD »" in problems[0]
+
+
+def test_the_conseil_regional_names_a_conseiller_regional_where_the_data_says():
+    """Seed 000 l. 367: « au président du Conseil régional de désigner au plus, un conseiller
+    régional et son suppléant »."""
+    seats = full_composition()
+    [index] = [i for i, seat in enumerate(seats) if seat["body"] == ROWS["conseil_regional"]["name"]][:1]
+    seats[index]["titulaire"]["quality"] = "conseillère régionale"
+    seats[index]["suppleant"]["quality"] = "maire de Melun"
+    [problem] = check_cts_composition(seats)
+    assert "suppléant doit être un conseiller régional" in problem and "maire de Melun" in problem
+    seats[index]["suppleant"]["quality"] = "conseiller régional, vice-président"
+    assert check_cts_composition(seats) == []

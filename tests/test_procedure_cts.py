@@ -355,7 +355,9 @@ def test_a_silent_body_is_reminded_then_escalated_to_the_dg(cts, clock):
     assert {a["at"] for a in cts.show(iid)["audit"] if a["element_id"] == "Task_ars_rappel"} == {REMINDER}
     assert sorted(n["subject"] for n in reminders) == sorted(
         f"Rappel : {name} n'a pas encore répondu — CTS {CTS}" for name in (HAD, ORDRE))
-    assert all(DEADLINE in n["body"] for n in reminders)
+    # Staff read the date in words, Paris time, not an ISO/UTC instant (#12 « Words shown to staff »).
+    assert all("lundi 26 octobre 2026 à 24 h (heure de Paris)" in n["body"] and DEADLINE not in n["body"]
+               for n in reminders)
     [sg_reminder] = notifications(cts, iid, "Task_sg_rappel")
     assert ADF in sg_reminder["subject"] and sg_reminder["to_groups"] == ["sg_national"]
     assert len(open_tasks(cts, iid, PROPOSALS)) == 3, "le rappel n'interrompt pas l'attente"
@@ -398,8 +400,12 @@ def test_a_silent_body_is_reminded_then_escalated_to_the_dg(cts, clock):
     assert rows["ordre_medecins"]["status"] == "réponse reçue" and rows["ordre_medecins"]["relances"] == 1
     assert len(rows["ordre_medecins"]["seats"]) == 1
     assert {row["code"]: row["status"] for row in v["sg_bodies"]}["adf"] == "sans désignation"
-    assert not [s for s in v["seats"] if s["body"] in (HAD, ADF)]
-    assert len(v["seats"]) == 47 and v["composition_violations"] == []  # vacant seats, bounds kept
+    # Seed 000 l. 138 (« l'essentiel des représentants »): a body that never answered keeps a vacant
+    # seat, listed as such in the arrêté (#12; before, it simply had no seat).
+    vacant = [s for s in v["seats"] if s["body"] in (HAD, ADF)]
+    assert [(s["titulaire"], s["suppleant"], s["vacant"]) for s in vacant] == [(None, None, True)] * 2
+    assert len(v["seats"]) == 49 and v["composition_violations"] == []  # vacant seats, bounds kept
+    assert "Sièges vacants :" in v["arrete_preview"] and "(aucune désignation reçue)" in v["arrete_preview"]
     assert one(cts, iid, PARITY)
 
 
@@ -459,8 +465,8 @@ def test_a_composition_violation_is_named_then_corrected(cts, clock):
     seats = data["seats"]
     etat = next(n for n, s in enumerate(seats, 1) if s["body"] == ETAT)
     fifth_cdca = [n for n, s in enumerate(seats, 1) if s["body"] == CDCA][4]
-    assert sorted(violations) == sorted([
-        f"Siège n° {etat} (« {ETAT} », collège 4) : suppléant manquant.",
+    # The missing suppléant of the State seat is a vacancy, not a violation (#12, seed 000 l. 138).
+    assert etat and sorted(violations) == sorted([
         f"Organisme « {CDCA} » (collège 2) : 5 sièges pour au plus 4.",
         "Collège 2 (usagers et associations d'usagers) : 11 membre(s), le maximum est de 10 "
         "(article R. 1434-33 du code de la santé publique).",
