@@ -54,13 +54,12 @@ def seize_cs(rt, iid):
                 actor="secretariat")
 
 
-<<<<<<< HEAD
 def publish_by_worker(rt, iid, fails: bool = False):
     """The RAA connector (an external-task worker, docs/workers.md) publishes the arrêté."""
     [task] = rt.external_tasks.fetch_and_lock("connecteur-raa", [{"name": "raa-publication",
                                                                   "lock_duration": 60_000}], 1)
     assert task["instance_id"] == iid and task["element_id"] == "Task_publier_raa"
-    assert task["variables"]["reference_arrete"] == "ARS-2027-42"
+    assert task["variables"]["reference_arrete"] == "ARS-42"
     assert task["variables"]["recueil"] == "Recueil des actes administratifs de la préfecture de région"
     if fails:
         rt.external_tasks.bpmn_error(task["id"], "connecteur-raa", "RAA_REFUS", "format refusé")
@@ -69,10 +68,7 @@ def publish_by_worker(rt, iid, fails: bool = False):
                                                                    "reference_publication": "RAA n° 12"})
 
 
-def arreter(rt, iid, **extra):
-=======
 def arreter(rt, iid, date_arrete, **extra):
->>>>>>> 3779042 (WIP PRS procedure per the instruction)
     [task] = open_by_name(rt, iid, "Arrêter le PRS")
     rt.complete(task["id"], {"date_arrete": date_arrete, "reference_arrete": "ARS-42", **extra}, actor="dg")
 
@@ -103,83 +99,11 @@ def test_the_instructions_own_timetable_holds_without_extension(prs, clock):
     assert "30 septembre 2017" in explanation and "UTC" not in explanation
     assert variables["echeance_texte"] == "samedi 30 décembre 2017 à 24 h (heure de Paris)"
     seize_cs(prs, iid)
-<<<<<<< HEAD
-    for body in BODIES + [CS]:
-        answer(prs, iid, body)
-    assert open_by_name(prs, iid, "Arrêter le PRS")
-    arreter(prs, iid)
-    publish_by_worker(prs, iid)
-    shown = prs.show(iid)
-    assert shown["state"] == "completed"
-    avis = shown["variables"]["avis"]
-    assert {a["status"] for a in avis.values()} == {"explicit"}
-    assert avis["CRSA"]["sens"] == "favorable" and avis["CRSA"]["received_on"] == "2027-01-15"
-
-
-def test_silence_gives_a_tacit_avis_at_the_expiry_instant_not_a_second_earlier(prs, clock):
-    iid = start(prs, clock)
-    seize_cs(prs, iid)
-    for body in ["Préfet de région", "CDCA de Paris", CS]:
-        answer(prs, iid, body)
-    # Reminder 15 days before the deadline, for the body that has not answered only.
-    clock.set("2027-02-14T22:59:59+00:00")
-=======
     clock.set("2017-12-30T22:59:59+00:00")
->>>>>>> 3779042 (WIP PRS procedure per the instruction)
     prs.tick()
     assert avis(prs, iid)["CRSA"]["status"] == "pending"
     clock.set("2017-12-30T23:00:00+00:00")
     prs.tick()
-<<<<<<< HEAD
-    notes = [a for a in prs.show(iid)["audit"] if a["action"] == "notification"]
-    assert len(notes) == 1 and "CRSA" in (notes[0]["details"].get("subject", "") + notes[0]["details"].get("body", ""))
-    clock.set("2027-03-01T22:59:59+00:00")
-    prs.tick()
-    assert prs.show(iid)["variables"]["avis"]["CRSA"]["status"] == "pending"
-    clock.set("2027-03-01T23:00:00+00:00")  # Tue 2 March 2027 00:00, Paris
-    assert prs.tick() >= 1
-    shown = prs.show(iid)
-    crsa = shown["variables"]["avis"]["CRSA"]
-    assert crsa["status"] == "tacit" and crsa["acquired_at"] == "2027-03-01T23:00:00+00:00"
-    assert open_by_name(prs, iid, "Arrêter le PRS")
-    assert not open_by_name(prs, iid, "Enregistrer l'avis reçu")
-
-
-def test_a_late_avis_is_kept_and_flagged(prs, clock):
-    iid = start(prs, clock)
-    seize_cs(prs, iid)
-    for body in ["Préfet de région", "CDCA de Paris", CS]:
-        answer(prs, iid, body)
-    clock.set("2027-03-01T23:00:00+00:00")
-    prs.tick()
-    clock.set("2027-03-04T09:00:00+00:00")
-    prs.message("avis_tardif", business_key="PRS-75",
-                data={"body": "CRSA", "sens": "defavorable", "received_on": "2027-03-03", "reference": "CRSA-late"})
-    crsa = prs.show(iid)["variables"]["avis"]["CRSA"]
-    assert crsa["status"] == "late" and crsa["sens"] == "defavorable"
-    assert crsa["acquired_at"] == "2027-03-01T23:00:00+00:00"
-    assert open_by_name(prs, iid, "Arrêter le PRS")  # the DG was never blocked
-
-
-def test_not_following_a_defavorable_avis_requires_a_motivation(prs, clock):
-    iid = start(prs, clock)
-    seize_cs(prs, iid)
-    answer(prs, iid, "CRSA", sens="defavorable")
-    for body in ["Préfet de région", "CDCA de Paris", CS]:
-        answer(prs, iid, body)
-    arreter(prs, iid, ne_suit_pas_avis_defavorable=True, motivation="")
-    [motivate] = open_by_name(prs, iid, "Motiver la décision")
-    with pytest.raises(InvalidInput):
-        prs.complete(motivate["id"], {"motivation": ""}, actor="dg")
-    prs.complete(motivate["id"], {"motivation": "La CRSA conteste le zonage, que l'ARS maintient pour ses motifs."},
-                 actor="dg")
-    assert not open_by_name(prs, iid, "Publier l'arrêté du PRS")  # the RAA connector publishes first
-    publish_by_worker(prs, iid, fails=True)
-    [publish] = open_by_name(prs, iid, "Publier l'arrêté du PRS")  # refused: published by hand
-    prs.complete(publish["id"], {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"},
-                 actor="strategie")
-    assert prs.show(iid)["state"] == "completed"
-=======
     registry = avis(prs, iid)
     assert registry["CRSA"] == {**registry["CRSA"], "status": "tacit", "acquired_at": "2017-12-30T23:00:00+00:00"}
     # The arrêté is due on 1 January 2018 at 24 h and may be dated that day.
@@ -187,8 +111,8 @@ def test_not_following_a_defavorable_avis_requires_a_motivation(prs, clock):
     assert task["due_at"] == "2018-01-01T23:00:00+00:00"
     clock.set("2018-01-01T10:00:00+00:00")
     arreter(prs, iid, "2018-01-01")
-    assert open_by_name(prs, iid, "Publier l'arrêté du PRS")
->>>>>>> 3779042 (WIP PRS procedure per the instruction)
+    publish_by_worker(prs, iid)                      # the RAA connector publishes the arrêté
+    assert prs.show(iid)["state"] == "completed"
 
 
 def test_the_task_explains_the_rule_and_its_source(prs, clock):
@@ -315,7 +239,11 @@ def test_motivation_is_recommended_for_defavorable_and_reserves_avis(prs, clock)
     [motivate] = open_by_name(prs, iid, "Motiver la décision")
     assert "recommandée" in prs.show(iid)["variables"]["alerte_motivation"]
     prs.complete(motivate["id"], {"motivation": ""}, actor="dg")   # recommended, not required
-    assert open_by_name(prs, iid, "Publier l'arrêté du PRS")
+    publish_by_worker(prs, iid, fails=True)          # refused by the RAA: published by hand
+    [publish] = open_by_name(prs, iid, "Publier l'arrêté du PRS")
+    prs.complete(publish["id"], {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"},
+                 actor="strategie")
+    assert prs.show(iid)["state"] == "completed"
 
 
 def test_no_motivation_asked_when_every_avis_is_favorable(prs, clock):
