@@ -126,7 +126,10 @@ class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (
         Index("ix_human_tasks_state_due", "state", "due_at"),
-        Index("ix_human_tasks_assignee_state", "assignee", "state"),
+        # "Assigned to me" in due-date order, walked by index (engine.task_lists).
+        Index("ix_human_tasks_assignee_state_due", "assignee", "state", "due_at", "id"),
+        # Reminders and escalations falling due (engine.notifications), without reading properties.
+        Index("ix_human_tasks_state_notice", "state", "notice_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
@@ -143,6 +146,8 @@ class HumanTask(Base):
     form_key: Mapped[str | None] = mapped_column(String(255))
     form_id: Mapped[int | None] = mapped_column(ForeignKey("form_definitions.id"))
     properties: Mapped[dict] = mapped_column(default=dict)
+    # Next instant a reminder or escalation drawn in `properties` falls due; None: nothing left.
+    notice_at: Mapped[datetime | None] = mapped_column(nullable=True)
     state: Mapped[str] = mapped_column(String(16))  # open|completed|cancelled
     created_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
@@ -151,12 +156,16 @@ class HumanTask(Base):
 
 
 class TaskCandidate(Base):
-    """Who may see a task: one row per candidate group or user, for indexed inbox queries."""
+    """Who may see a task: one row per candidate group or user. The row repeats the task's
+    state and due date so that "offered to group G, open, by due date" is one index range
+    (engine.task_lists); the runtime keeps them in step with human_tasks."""
     __tablename__ = "task_candidates"
-    __table_args__ = (Index("ix_task_candidates_lookup", "kind", "name", "task_id"),)
+    __table_args__ = (Index("ix_task_candidates_inbox", "kind", "name", "state", "due_at", "task_id"),)
     task_id: Mapped[str] = mapped_column(ForeignKey("human_tasks.id"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # group|user
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", server_default="open")
+    due_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Timer(Base):

@@ -32,6 +32,7 @@ from arsflow.engine.models import (
     User,
     UserGroup,
 )
+from arsflow.engine.people import task_lists
 from arsflow.engine.services import ServiceRegistry, default_registry, names
 from arsflow.engine.time.clock import Clock, SystemClock
 from arsflow.engine.time.durations import DurationError, add_duration, is_duration, parse_instant
@@ -69,6 +70,11 @@ S_CANCEL_TIMERS = (_TIMERS.update().where(_TIMERS.c.id.in_(bindparam("ids", expa
                    .values(status="cancelled"))
 S_CLOSE_SUBSCRIPTIONS = (_SUBSCRIPTIONS.update().where(_SUBSCRIPTIONS.c.id.in_(bindparam("ids", expanding=True)))
                          .values(status="closed"))
+_CANDIDATES = TaskCandidate.__table__
+# Candidate rows follow their task's state (engine.task_lists walks them by state and due date).
+S_SYNC_CANDIDATES = (_CANDIDATES.update().where(_CANDIDATES.c.task_id.in_(bindparam("ids", expanding=True)))
+                     .values(state=select(_TASKS.c.state).where(_TASKS.c.id == _CANDIDATES.c.task_id)
+                             .scalar_subquery()))
 S_COMPLETE_TASK = (_TASKS.update().where(_TASKS.c.id == bindparam("b_id"))
                    .values(state=COMPLETED, completed_at=bindparam("completed_at"),
                            completed_by=bindparam("completed_by")))
@@ -417,10 +423,18 @@ class Runtime:
                     if isinstance(val, str) and val in moved:
                         task.data[key] = moved[val]
             conn = session.connection()
+            mine = select(_TASKS.c.id).where(_TASKS.c.instance_id == instance.id).scalar_subquery()
             for old, new in moved.items():
                 conn.execute(_TASKS.update().where(_TASKS.c.instance_id == instance.id, _TASKS.c.state == OPEN,
                                                    _TASKS.c.due_at == parse_instant(old))
                              .values(due_at=parse_instant(new)))
+                conn.execute(_CANDIDATES.update().where(_CANDIDATES.c.task_id.in_(mine), _CANDIDATES.c.state == OPEN,
+                                                        _CANDIDATES.c.due_at == parse_instant(old))
+                             .values(due_at=parse_instant(new)))
+            if moved:  # reminders and escalations are computed again from the new due dates
+                conn.execute(_TASKS.update().where(_TASKS.c.instance_id == instance.id, _TASKS.c.state == OPEN,
+                                                   _TASKS.c.notice_at.is_not(None))
+                             .values(notice_at=self.now()))
             now = self.now()
             projection = dict(instance.projection)
             projection.pop("suspended_on", None)
@@ -505,14 +519,14 @@ class Runtime:
     # -- queries -------------------------------------------------------------------------
     def tasks(self, actor: str | None = None, instance_id=None, overdue: bool = False, state: str = OPEN,
               limit: int = 200, offset: int = 0) -> list[dict]:
+        """Tasks the actor sees (assigned to them or offered to them), soonest due first,
+        undated last; walked by index (engine.task_lists), never sorted in full."""
         with self.db.read() as session:
-            query = self.visible_tasks_query(session, actor).where(HumanTask.state == state)
-            if instance_id is not None:
-                query = query.where(HumanTask.instance_id == int(instance_id))
-            if overdue:
-                query = query.where(HumanTask.due_at < self.now())
-            query = query.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
-            return [self._task_json(t) for t in session.scalars(query.limit(limit).offset(offset))]
+            who = self.actor(session, actor)
+            rows = task_lists.list_tasks(session, who.login, who.groups, instance_id=instance_id,
+                                         overdue_before=self.now() if overdue else None, state=state,
+                                         limit=limit, offset=offset)
+            return [self._task_json(t) for t in rows]
 
     def visible_tasks_query(self, session: Session, actor: str | None):
         """Tasks the actor may see: assignee, candidate user, or member of a candidate group."""
@@ -520,10 +534,7 @@ class Runtime:
         if actor is None:
             return query
         who = self.actor(session, actor)
-        candidate = select(TaskCandidate.task_id).where(or_(
-            and_(TaskCandidate.kind == "user", TaskCandidate.name == who.login),
-            and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(sorted(who.groups) or [""]))))
-        return query.where(or_(HumanTask.assignee == who.login, HumanTask.id.in_(candidate)))
+        return query.where(task_lists.visible_clause(who.login, who.groups))
 
     def task(self, task_id: str, actor: str | None = None) -> dict:
         with self.db.read() as session:
@@ -687,11 +698,15 @@ class Runtime:
             for task_id in sorted(cancelled):
                 audit.append({"instance_id": instance.id, "task_id": task_id, "at": now, "actor": None,
                               "action": "task_cancelled", "element_id": None, "details": {}})
+        if gone:
+            conn.execute(S_SYNC_CANDIDATES, {"ids": sorted(gone)})
         new_rows = [dict(row, instance_id=instance.id) for tid, row in human_now.items() if tid not in old_human]
         if new_rows:
             conn.execute(HumanTask.__table__.insert(), new_rows)
-            candidates = [{"task_id": r["id"], "kind": "group", "name": g} for r in new_rows for g in r["candidate_groups"]]
-            candidates += [{"task_id": r["id"], "kind": "user", "name": u} for r in new_rows for u in r["candidate_users"]]
+            candidates = [{"task_id": r["id"], "kind": "group", "name": g, "state": OPEN, "due_at": r["due_at"]}
+                          for r in new_rows for g in dict.fromkeys(r["candidate_groups"])]
+            candidates += [{"task_id": r["id"], "kind": "user", "name": u, "state": OPEN, "due_at": r["due_at"]}
+                           for r in new_rows for u in dict.fromkeys(r["candidate_users"])]
             if candidates:
                 conn.execute(TaskCandidate.__table__.insert(), candidates)
 
@@ -854,6 +869,10 @@ class Runtime:
             "due_at": due, "follow_up_at": follow, "priority": int(priority),
             "form_key": ext.get("formKey") or ext.get("formRef"), "form_id": None,
             "properties": _json_safe(properties), "state": OPEN, "created_at": now,
+            # engine.notifications looks at once at a task drawing a reminder or an escalation,
+            # then keeps here the next instant one falls due.
+            "notice_at": now if due is not None and (properties.get("reminder_days") not in (None, "")
+                                                     or properties.get("escalate_to") not in (None, "")) else None,
             "claimed_at": now if assignee else None, "completed_at": None, "completed_by": None,
         }
         if ext.get("formRef"):
@@ -884,17 +903,7 @@ class Runtime:
                 "lock_version": instance.lock_version, "incident": instance.incident}
 
     def _task_json(self, task: HumanTask, **override) -> dict:
-        data = {
-            "id": task.id, "name": task.name, "instance_id": task.instance_id, "process_key": task.process_key,
-            "element_id": task.element_id, "lane": task.lane, "assignee": task.assignee,
-            "candidate_groups": task.candidate_groups, "candidate_users": task.candidate_users,
-            "due_at": _iso(task.due_at), "follow_up_at": _iso(task.follow_up_at), "priority": task.priority,
-            "form": task.form_key, "form_id": task.form_id, "properties": task.properties, "state": task.state,
-            "created_at": _iso(task.created_at), "completed_at": _iso(task.completed_at),
-            "completed_by": task.completed_by,
-        }
-        data.update(override)
-        return data
+        return task_lists.task_json(task, **override)
 
 
 # An instance in incident keeps its timers waiting until retried; sweeps skip it.

@@ -410,7 +410,7 @@ def bulk_tasks(rt, instance_id: int, count: int, group: str, *, start, step_minu
                      "candidate_groups": [group], "candidate_users": [], "due_at": due, "follow_up_at": None,
                      "priority": 50, "form_key": None, "form_id": None, "properties": {}, "state": "open",
                      "created_at": start, "claimed_at": None, "completed_at": None, "completed_by": None})
-        candidates.append({"task_id": task_id, "kind": "group", "name": group})
+        candidates.append({"task_id": task_id, "kind": "group", "name": group, "state": "open", "due_at": due})
         ids.append(task_id)
     with rt.db.transaction() as s:
         for chunk in range(0, count, 5000):

@@ -6,13 +6,15 @@ from collections import defaultdict
 from datetime import timedelta
 
 from arsflow.engine.models import HumanTask, Instance, Timer, User
+from arsflow.engine.people import task_lists
 from arsflow.web import get_runtime, queries
 from arsflow.web.formatting import as_datetime, fr_due
 from arsflow.web.ical import Event, calendar
 from arsflow.web.queries import reading
 from arsflow.web.security import group_required, require_login
 from flask import Blueprint, Response, abort, current_app, render_template, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 bp = Blueprint("dashboard", __name__)
 
@@ -43,6 +45,7 @@ def deadlines():
         timers = s.execute(select(Timer, Instance)
                            .join(Instance, Instance.id == Timer.instance_id)
                            .where(Timer.status == "waiting", Timer.due_at <= horizon)
+                           .options(defer(Instance.workflow))
                            .order_by(Timer.due_at).limit(LIST_LIMIT)).all()
         tacit = _tacit_avis(s, now - timedelta(days=days), now)
     for item in tacit:
@@ -60,6 +63,7 @@ def deadlines():
 def _task_rows(session, where, ascending: bool):
     order = HumanTask.due_at.asc() if ascending else HumanTask.due_at.desc()
     return session.execute(select(HumanTask, Instance).join(Instance, Instance.id == HumanTask.instance_id)
+                           .options(defer(Instance.workflow))
                            .where(*where).order_by(order, HumanTask.id).limit(LIST_LIMIT)).all()
 
 
@@ -80,13 +84,22 @@ def _series(table: list[dict], key: str, names: dict) -> list[dict]:
 
 
 def _tacit_avis(session, since, now) -> list[dict]:
-    """Avis deemed given (`variables["avis"][body]["status"] == "tacit"`) since `since`."""
+    """Avis deemed given (`variables["avis"][body]["status"] == "tacit"`) since `since`.
+
+    A tacit avis is acquired when its délai expires, that is when a timer fires at its
+    due instant: only instances with a timer fired in the window are read (timers'
+    (status, due_at) index), and only their variables, never their workflow JSON."""
     keys = tuple(current_app.config["ARSFLOW_TACIT_PROCESSES"])
     if not keys:
         return []
+    fired = (select(Timer.instance_id).where(Timer.status == "fired", Timer.due_at >= since,
+                                             Timer.due_at <= now).distinct())
+    rows = session.execute(select(Instance.id, Instance.process_key, Instance.territory, Instance.business_key,
+                                  Instance.variables)
+                           .where(Instance.id.in_(fired), Instance.process_key.in_(keys))
+                           .order_by(Instance.id.desc()).limit(2000)).all()
     found = []
-    for instance in session.scalars(select(Instance).where(Instance.process_key.in_(keys))
-                                    .order_by(Instance.id.desc()).limit(2000)):
+    for instance in rows:
         avis = (instance.variables or {}).get("avis")
         if not isinstance(avis, dict):
             continue
@@ -113,11 +126,9 @@ def calendar_feed(token: str):
         if user is None:
             abort(404)
         login = user.login
-        query = (rt.visible_tasks_query(s, login)
-                 .where(HumanTask.state == "open", HumanTask.due_at.is_not(None),
-                        or_(HumanTask.assignee.is_(None), HumanTask.assignee == login))
-                 .order_by(HumanTask.due_at, HumanTask.id).limit(FEED_LIMIT))
-        tasks = list(s.scalars(query))
+        who = rt.actor(s, login)
+        listing = task_lists.task_list(login, who.groups, scope="all")
+        tasks = task_lists.section(s, listing, dated=True, ascending=True, cursor=None, limit=FEED_LIMIT)
         instances = queries.instances_by_id(s, [t.instance_id for t in tasks])
         names = queries.process_names(s)
     events = []

@@ -1,10 +1,9 @@
-"""Read-only queries of the inbox, built on `Runtime.visible_tasks_query` so that every
-list, count and page applies the engine's own visibility rule.
+"""Read-only queries of the inbox, built on engine.task_lists so that every list, count
+and page applies the engine's own visibility rule.
 
 Pagination is keyset ("after this due date and id"), never OFFSET: page 5,000 of
-100,000 open tasks costs what page 1 costs. The order "by due date, tasks without a due
-date last" is walked as two index-friendly sections (dated tasks, then undated ones)
-instead of an `ORDER BY due_at IS NULL` that no index can serve.
+100,000 open tasks costs what page 1 costs (engine.task_lists walks each source of
+visibility by index and merges them).
 """
 from __future__ import annotations
 
@@ -16,10 +15,11 @@ from datetime import datetime
 
 from arsflow.engine.errors import InvalidInput
 from arsflow.engine.models import HumanTask, Instance, ProcessDefinition
+from arsflow.engine.people import task_lists
 from arsflow.engine.runtime import Runtime
 from arsflow.engine.time.clock import ensure_utc
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session, defer
 
 SCOPES = ("mine", "groups", "all")
 
@@ -64,32 +64,25 @@ def _flag(value) -> bool:
 
 
 def task_query(rt: Runtime, session: Session, login: str, filters: TaskFilters, now: datetime,
-               week_end: datetime | None = None):
-    """Open tasks the user may see, filtered; not yet ordered."""
-    query = rt.visible_tasks_query(session, login).where(HumanTask.state == "open")
-    if filters.scope == "mine":
-        query = query.where(HumanTask.assignee == login)
-    elif filters.scope == "groups":
-        query = query.where(HumanTask.assignee.is_(None))
-    else:
-        query = query.where(or_(HumanTask.assignee.is_(None), HumanTask.assignee == login))
+               week_end: datetime | None = None) -> task_lists.TaskList:
+    """Open tasks the user may see, filtered: index-ordered streams (engine.task_lists)."""
+    who = rt.actor(session, login)
+    listing = task_lists.task_list(who.login, who.groups, scope=filters.scope)
     if filters.process_key:
-        query = query.where(HumanTask.process_key == filters.process_key)
+        listing = listing.where(HumanTask.process_key == filters.process_key)
     if filters.territory:
-        query = query.where(exists().where(Instance.id == HumanTask.instance_id,
-                                           Instance.territory == filters.territory))
+        listing = listing.where(exists().where(Instance.id == HumanTask.instance_id,
+                                               Instance.territory == filters.territory))
     if filters.overdue:
-        query = query.where(HumanTask.due_at <= now)
+        listing = listing.where_due(lambda due: due <= now)
     if filters.this_week and week_end is not None:
-        query = query.where(HumanTask.due_at > now, HumanTask.due_at < week_end)
-    return query
+        listing = listing.where_due(lambda due: and_(due > now, due < week_end))
+    return listing
 
 
-def capped_count(session: Session, query, cap: int) -> tuple[int, bool]:
-    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "10 000+"."""
-    inner = query.with_only_columns(HumanTask.id).order_by(None).limit(cap + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(inner))
-    return min(total, cap), total > cap
+def capped_count(session: Session, listing: task_lists.TaskList, cap: int) -> tuple[int, bool]:
+    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "1 000+"."""
+    return task_lists.capped_count(session, listing, cap)
 
 
 # -- keyset pagination ------------------------------------------------------------------------
@@ -119,6 +112,9 @@ class Cursor:
     def of(cls, task: HumanTask) -> "Cursor":
         return cls(task.due_at, task.id)
 
+    def key(self) -> tuple:
+        return (self.due, self.task_id)
+
 
 @dataclass
 class Page:
@@ -127,58 +123,17 @@ class Page:
     prev_cursor: str | None = None
 
 
-def _section(query, dated: bool, ascending: bool, cursor: Cursor | None, limit: int, session: Session):
-    """Rows of one section (dated or undated tasks) strictly after `cursor` in the given
-    direction; `cursor` None means from the section's start."""
-    if dated:
-        query = query.where(HumanTask.due_at.is_not(None))
-        if cursor is not None:
-            if ascending:
-                query = query.where(or_(HumanTask.due_at > cursor.due,
-                                        and_(HumanTask.due_at == cursor.due, HumanTask.id > cursor.task_id)))
-            else:
-                query = query.where(or_(HumanTask.due_at < cursor.due,
-                                        and_(HumanTask.due_at == cursor.due, HumanTask.id < cursor.task_id)))
-        order = (HumanTask.due_at.asc(), HumanTask.id.asc()) if ascending else \
-            (HumanTask.due_at.desc(), HumanTask.id.desc())
-    else:
-        query = query.where(HumanTask.due_at.is_(None))
-        if cursor is not None:
-            query = query.where(HumanTask.id > cursor.task_id if ascending else HumanTask.id < cursor.task_id)
-        order = (HumanTask.id.asc(),) if ascending else (HumanTask.id.desc(),)
-    return list(session.scalars(query.order_by(*order).limit(limit)))
-
-
-def _walk(session, query, ascending: bool, forward: bool, cursor: Cursor | None, limit: int) -> list:
-    """Up to `limit` rows after `cursor` in the total order (dated tasks first, undated
-    last), walking forward or backward. Backward walks the sections in reverse."""
-    sections = [True, False] if forward else [False, True]
-    direction = ascending if forward else not ascending
-    rows: list = []
-    started = cursor is None
-    for dated in sections:
-        if not started:
-            if (cursor.due is not None) != dated:
-                continue  # the cursor lies in the other section
-            rows += _section(query, dated, direction, cursor, limit - len(rows), session)
-            started = True
-        else:
-            rows += _section(query, dated, direction, None, limit - len(rows), session)
-        if len(rows) >= limit:
-            break
-    return rows
-
-
-def paginate(session: Session, query, *, order: str = "asc", limit: int = 20,
+def paginate(session: Session, listing: task_lists.TaskList, *, order: str = "asc", limit: int = 20,
              after: str | None = None, before: str | None = None) -> Page:
     ascending = order != "desc"
     if before:
-        rows = _walk(session, query, ascending, False, Cursor.decode(before), limit + 1)
+        rows = task_lists.walk(session, listing, ascending, False, Cursor.decode(before).key(), limit + 1)
         has_prev = len(rows) > limit
         rows = list(reversed(rows[:limit]))
         has_next = True
     else:
-        rows = _walk(session, query, ascending, True, Cursor.decode(after) if after else None, limit + 1)
+        rows = task_lists.walk(session, listing, ascending, True,
+                               Cursor.decode(after).key() if after else None, limit + 1)
         has_next = len(rows) > limit
         rows = rows[:limit]
         has_prev = after is not None
@@ -194,7 +149,8 @@ def instances_by_id(session: Session, ids) -> dict[int, Instance]:
     ids = sorted(set(ids))
     if not ids:
         return {}
-    return {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(ids)))}
+    return {i.id: i for i in session.scalars(select(Instance).options(defer(Instance.workflow))
+                                             .where(Instance.id.in_(ids)))}
 
 
 def process_names(session: Session) -> dict[str, str]:

@@ -40,7 +40,7 @@ from arsflow.engine.people.mailer import (
 )
 from arsflow.engine.services import ServiceCall, names
 from arsflow.engine.time import legal_calendar
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 log = logging.getLogger("arsflow.notifications")
@@ -52,10 +52,10 @@ PREFERENCE_LABELS = {"immediate": "courriel immédiat (et récapitulatif quotidi
 RETRY_DELAYS = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2))
 # A row left "sending" this long (the sender died mid-batch) is offered again.
 SENDING_LEASE = timedelta(minutes=15)
-# Task-property reminders: at most this many days before the due date, so the periodic scan
-# only reads open tasks due within REMINDER_HORIZON (indexed on state, due_at).
+# Task-property reminders: at most this many days before the due date.
 MAX_REMINDER_DAYS = 60
-REMINDER_HORIZON = timedelta(days=120)
+# Tasks whose notice falls due read per scan (the rest at the next, immediate, scan).
+SCAN_BATCH = 1000
 
 _ASSIGNEE_TOKENS = {"assignee", "titulaire"}
 _CANDIDATE_TOKENS = {"candidates", "candidats"}
@@ -256,7 +256,8 @@ class Notifier:
             session.execute(delete(TaskCandidate).where(TaskCandidate.task_id == task.id,
                                                         TaskCandidate.kind == "group"))
             if groups:
-                session.execute(insert(TaskCandidate), [{"task_id": task.id, "kind": "group", "name": g}
+                session.execute(insert(TaskCandidate), [{"task_id": task.id, "kind": "group", "name": g,
+                                                         "state": task.state, "due_at": task.due_at}
                                                         for g in dict.fromkeys(groups)])
         after = {"assignee": values.get("assignee", before["assignee"]),
                  "candidate_groups": list(groups) if groups is not None else before["candidate_groups"]}
@@ -266,30 +267,31 @@ class Notifier:
     # reminders and escalations written as task properties -------------------------------------
     def scan_deadlines(self) -> int:
         """Issue the reminders (`reminder_days`) and escalations (`escalate_to`) that are due,
-        once per (task, kind); remember the next instant one falls due."""
+        once per (task, kind). Only tasks whose `notice_at` has come are read (index on
+        (state, notice_at)); each gets back the next instant one of its notices falls due,
+        or none, so a scan after a commit reads what that commit created, not every open task."""
         now = self.runtime.now()
-        props = HumanTask.properties
         with self.runtime.db.read() as session:
             rows = session.execute(
                 select(HumanTask.id, HumanTask.instance_id, HumanTask.due_at, HumanTask.properties,
                        Instance.territory)
                 .join(Instance, Instance.id == HumanTask.instance_id)
-                .where(HumanTask.state == "open", HumanTask.due_at.is_not(None),
-                       HumanTask.due_at <= now + REMINDER_HORIZON,
-                       or_(props["reminder_days"].as_string().is_not(None),
-                           props["escalate_to"].as_string().is_not(None)),
-                       # an "escalation" notice closes the task's file (see below)
-                       ~select(TaskNotice.task_id).where(TaskNotice.task_id == HumanTask.id,
-                                                         TaskNotice.kind == "escalation").exists())).all()
+                .where(HumanTask.state == "open", HumanTask.notice_at <= now)
+                .order_by(HumanTask.notice_at).limit(SCAN_BATCH)).all()
             done: set = set()
             ids = [r.id for r in rows]
             for start in range(0, len(ids), 500):
                 done |= set(session.execute(select(TaskNotice.task_id, TaskNotice.kind)
                                             .where(TaskNotice.task_id.in_(ids[start:start + 500]))).all())
-        issued, next_at = 0, None
+        issued = 0
+        next_for: dict[str, datetime | None] = {}
         for row in rows:
             properties = row.properties or {}
             due = row.due_at
+            pending: list[datetime] = []
+            if due is None or (row.id, "escalation") in done:
+                next_for[row.id] = None
+                continue
             if properties.get("reminder_days") not in (None, "") and (row.id, "reminder") not in done:
                 try:
                     n, working = parse_reminder_days(properties["reminder_days"])
@@ -303,17 +305,28 @@ class Notifier:
                     elif now >= at:
                         issued += self._issue(row.id, "reminder", now)
                     else:
-                        next_at = at if next_at is None else min(next_at, at)
-            if (row.id, "escalation") in done:
-                continue
+                        pending.append(at)
             if properties.get("escalate_to") in (None, ""):
                 if now >= due:  # nothing more to do for this task: stop scanning it
                     self._issue(row.id, "escalation", now, status="none")
+                else:
+                    pending.append(due)
             elif now >= due:
                 issued += self._issue(row.id, "escalation", now)
             else:
-                next_at = due if next_at is None else min(next_at, due)
-        self.next_deadline_at = next_at
+                pending.append(due)
+            next_for[row.id] = min(pending) if pending else None
+        if next_for:
+            with self.runtime.db.transaction() as session:
+                session.execute(update(HumanTask.__table__)
+                                .where(HumanTask.__table__.c.id == bindparam("b_id"))
+                                .values(notice_at=bindparam("b_at")),
+                                [{"b_id": tid, "b_at": at} for tid, at in next_for.items()])
+        with self.runtime.db.read() as session:
+            self.next_deadline_at = session.scalar(select(func.min(HumanTask.notice_at))
+                                                   .where(HumanTask.state == "open", HumanTask.notice_at > now))
+        if len(rows) >= SCAN_BATCH:
+            self.next_deadline_at = now  # more are due: come back at once
         return issued
 
     def reminder_at(self, due: datetime, n: int, working: bool, territory: str | None) -> datetime:
