@@ -41,7 +41,7 @@ from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arsflow.engine import external_tasks
@@ -468,10 +468,7 @@ class Runtime:
 
     def next_due(self) -> datetime | None:
         with self.db.read() as session:
-            # Walks the (status, due_at) index in order and stops at the first live instance.
-            return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)
-                                  .where(Timer.status == "waiting", Instance.state.in_(("waiting", "running")))
-                                  .order_by(Timer.due_at).limit(1))
+            return session.scalar(next_due_query())
 
     def fire_instance_timers(self, instance_id: int) -> int:
         """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
@@ -904,6 +901,15 @@ class Runtime:
 
     def _task_json(self, task: HumanTask, **override) -> dict:
         return task_lists.task_json(task, **override)
+
+
+def next_due_query():
+    """The earliest waiting timer of a live instance. Written as a correlated EXISTS so that
+    it walks the timers' (status, due_at) index in order and stops at the first live one,
+    whatever the statistics say: as a join, SQLite's planner switches after ANALYZE to
+    scanning instances and sorting their timers (0.9 ms → 91 ms at 100,000 instances)."""
+    live = exists().where(Instance.id == Timer.instance_id, Instance.state.in_(("waiting", "running")))
+    return select(Timer.due_at).where(Timer.status == "waiting", live).order_by(Timer.due_at).limit(1)
 
 
 # An instance in incident keeps its timers waiting until retried; sweeps skip it.
