@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -286,12 +287,16 @@ def measure_cli(url: str, now: str) -> dict:
     times = {}
     for label, argv in (("arsflow --help", ["--help"]),
                         ("arsflow tasks --as sophie.durand", ["tasks", "--db", url, "--now", now, "--as", "sophie.durand"])):
-        samples = []
+        samples, cpu = [], []
         for _ in range(5):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             subprocess.run([arsflow, *argv], check=True, stdout=subprocess.DEVNULL)
             samples.append((time.perf_counter() - t0) * 1000)
-        times[label] = statistics.median(samples)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
+        # CPU time says what the command costs; wall time also says how busy the machine is.
+        times[label] = (statistics.median(samples), statistics.median(cpu))
     return times
 
 
@@ -358,19 +363,21 @@ def run(url: str, n: int, budget: float, templates: int, samples: int) -> dict:
     rt.db.dispose()
     result["cli_ms"] = measure_cli(url, now)
     result["web"] = measure_web(url, now, Runtime(Database(url), Settings(database_url=url), clock=clock), samples)
+    result["load"] = os.getloadavg()[0]
     return result
 
 
 def report(name: str, r: dict) -> None:
     c = r["counts"]
     print(f"\n## {name}: {c['instances']} open instances, {c['open tasks']} open tasks, "
-          f"{c['waiting timers']} waiting timers (filled in {r['fill_s']:.0f} s)\n")
+          f"{c['waiting timers']} waiting timers (filled in {r['fill_s']:.0f} s; "
+          f"load average {r['load']:.1f} on {os.cpu_count()} CPUs)\n")
     print("| measure | value |\n|---|---|")
     for label, value in r["web"]["pages"].items():
         print(f"| {label}, p50 / p95 | {value} ms |")
     print(f"| next-due timer query | {r['next_due_ms']:.2f} ms |")
-    for label, value in r["cli_ms"].items():
-        print(f"| `{label}` wall time | {value:.0f} ms |")
+    for label, (wall, cpu) in r["cli_ms"].items():
+        print(f"| `{label}`: wall time (CPU time) | {wall:.0f} ms ({cpu:.0f} ms) |")
     print(f"| `arsflow serve` resident memory after the requests (peak) | {r['web']['rss_mb']:.0f} MB "
           f"({r['web']['peak_rss_mb']:.0f} MB) |")
     for key, s in r["saves"].items():
@@ -384,20 +391,32 @@ def main():
     ap.add_argument("--budget", type=float, default=1200, help="seconds allowed for copying")
     ap.add_argument("--templates", type=int, default=8, help="instances per procedure started through the runtime")
     ap.add_argument("--samples", type=int, default=30, help="requests per page")
+    ap.add_argument("--keep", type=Path, help="keep the databases (SQLite file in this folder, PostgreSQL "
+                                                "schema) for bench/explain.py; their URLs are printed")
+    ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     results = {}
-    tmp = tempfile.mkdtemp(prefix="arsflow-load-")
-    try:
-        results["sqlite"] = run(f"sqlite:///{tmp}/load.db", args.n, args.budget, args.templates, args.samples)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if not args.skip_sqlite:
+        tmp = str(args.keep) if args.keep else tempfile.mkdtemp(prefix="arsflow-load-")
+        Path(tmp).mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{tmp}/load-{args.n}.db"
+        try:
+            results["sqlite"] = run(url, args.n, args.budget, args.templates, args.samples)
+        finally:
+            if args.keep:
+                print(f"kept: {url}", file=sys.stderr)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
     if args.postgres:
         url, drop = fresh_postgres(args.postgres)
         try:
             results["postgresql"] = run(url, args.n, args.budget, args.templates, args.samples)
         finally:
-            drop()
+            if args.keep:
+                print(f"kept: {url}", file=sys.stderr)
+            else:
+                drop()
     if args.json:
         print(json.dumps(results, indent=2, default=str))
         return

@@ -240,3 +240,22 @@ def test_next_due_query_keeps_its_plan_after_analyze(runtime, world):
         sql = str(next_due_query().compile(runtime.db.engine, compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(r[-1]) for r in c.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_timers_status_due" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_parsed_definitions_are_kept_within_a_bound(runtime, deploy, make_user, monkeypatch):
+    """`serve` lives for years while versions accumulate: the parsed-spec cache keeps the most
+    recently used ones only, and an evicted version is parsed again when needed."""
+    make_user("alice", "g1")
+    ids = []
+    for n in range(3):
+        deploy({"vis.bpmn": FLOW.replace("Instruire", f"Instruire v{n + 1}")})
+        with runtime.db.read() as s:
+            ids.append(s.scalar(select(text("max(id)")).select_from(text("process_definitions"))))
+    rt = fresh(runtime)
+    rt.definitions._specs.size = 2
+    data = {"groups": "g1", "users": "", "assignee": "", "due": "", "reminder": ""}
+    for definition_id in ids + ids[:1]:
+        started = rt.start("vis", dict(data), definition_id=definition_id)
+        assert len(rt.definitions._specs) <= 2
+        name = rt.tasks(actor="alice", instance_id=started["instance_id"])[0]["name"]
+        assert name == f"Instruire v{ids.index(definition_id) + 1}"

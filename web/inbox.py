@@ -51,7 +51,8 @@ def _task_list(scope: str):
         for tab in ("mine", "groups"):
             counts[tab] = queries.capped_count(
                 s, queries.task_query(rt, s, login, queries.TaskFilters(scope=tab), now), cap)
-        total = queries.capped_count(s, query, cap)
+        unfiltered = not (filters.process_key or filters.territory or filters.overdue or filters.this_week)
+        total = counts[scope] if unfiltered else queries.capped_count(s, query, cap)
         overdue = queries.capped_count(
             s, queries.task_query(rt, s, login, queries.TaskFilters(scope=scope, overdue=True), now), cap)
     args = {k: v for k, v in request.args.items() if k not in ("apres", "avant") and v}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,14 +74,42 @@ def _latest(session: Session, model, key: str):
     return session.scalars(select(model).where(model.key == key).order_by(model.version.desc()).limit(1)).first()
 
 
+class BoundedCache:
+    """Least recently used entries, at most `size` of them: a server that lives for years
+    and sees every version ever deployed keeps only what it uses (memory stays bounded)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class DefinitionStore:
-    """Parses each definition version once per process; thread-safe cache by definition id."""
+    """Parses each definition version once per process (as long as it is among the most
+    recently used); thread-safe caches by id."""
+    SPECS, FORMS, DEFINITIONS = 64, 256, 1024
 
     def __init__(self):
-        self._specs: dict[int, tuple] = {}
-        self._forms: dict[int, forms_module.Form] = {}
-        self._definitions: dict[int, ProcessDefinition] = {}
-        self._lock = threading.Lock()
+        self._specs = BoundedCache(self.SPECS)
+        self._forms = BoundedCache(self.FORMS)
+        self._definitions = BoundedCache(self.DEFINITIONS)
 
     # -- linting and deployment ----------------------------------------------------------
     def known_ids(self, session: Session) -> dict:
@@ -219,8 +248,7 @@ class DefinitionStore:
                 _connect_loops(process_spec)
         except ValidationException as err:
             raise DeploymentError(f"{main.name} : {err}") from err
-        with self._lock:
-            self._specs[definition.id] = built
+        self._specs.put(definition.id, built)
         return built
 
     def form(self, session: Session, form_definition_id: int) -> forms_module.Form:
@@ -232,8 +260,7 @@ class DefinitionStore:
             raise NotFound(f"formulaire {form_definition_id} introuvable")
         res = session.get(Resource, row.resource_id)
         form = forms_module.load_form(res.content, filename=res.name)
-        with self._lock:
-            self._forms[form_definition_id] = form
+        self._forms.put(form_definition_id, form)
         return form
 
     def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
@@ -244,8 +271,7 @@ class DefinitionStore:
             if cached is None:
                 raise NotFound(f"définition {definition_id} introuvable")
             session.expunge(cached)
-            with self._lock:
-                self._definitions[definition_id] = cached
+            self._definitions.put(definition_id, cached)
         return cached
 
     def latest_process(self, session: Session, key: str) -> ProcessDefinition:

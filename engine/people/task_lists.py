@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from arsflow.engine.models import HumanTask, TaskCandidate
 
@@ -45,19 +45,20 @@ class Stream:
 
 @dataclass
 class TaskList:
-    """The streams of one list and the query its bounded count runs."""
+    """The streams of one list, and the disjoint queries whose bounded counts add up to its
+    size."""
     streams: list = field(default_factory=list)
-    count_query: object = None
+    count_queries: list = field(default_factory=list)
 
     def where(self, *clauses) -> "TaskList":
         return replace(self, streams=[replace(s, query=s.query.where(*clauses)) for s in self.streams],
-                       count_query=self.count_query.where(*clauses))
+                       count_queries=[replace(q, query=q.query.where(*clauses)) for q in self.count_queries])
 
     def where_due(self, build) -> "TaskList":
         """A condition on the due date, written against each stream's own due column (so that
         the stream's index range applies)."""
         return replace(self, streams=[replace(s, query=s.query.where(build(s.due))) for s in self.streams],
-                       count_query=self.count_query.where(build(HumanTask.due_at)))
+                       count_queries=[replace(q, query=q.query.where(build(q.due))) for q in self.count_queries])
 
 
 def task_list(login: str | None, groups=(), scope: str = "all", state: str = OPEN) -> TaskList:
@@ -66,7 +67,7 @@ def task_list(login: str | None, groups=(), scope: str = "all", state: str = OPE
     see (also those offered to them but taken by someone else). `login` None: every task."""
     if login is None:
         return TaskList([Stream(select(HumanTask).where(HumanTask.state == state), HumanTask.due_at, HumanTask.id)],
-                        select(HumanTask.id).where(HumanTask.state == state))
+                        [Stream(select(HumanTask.id).where(HumanTask.state == state), HumanTask.due_at, HumanTask.id)])
     streams = []
     if scope in ("mine", "all", "visible"):
         streams.append(Stream(select(HumanTask).where(HumanTask.assignee == login, HumanTask.state == state),
@@ -78,23 +79,39 @@ def task_list(login: str | None, groups=(), scope: str = "all", state: str = OPE
             if scope != "visible":
                 query = query.where(HumanTask.assignee.is_(None))
             streams.append(Stream(query, TaskCandidate.due_at, TaskCandidate.task_id))
-    count = select(HumanTask.id).where(HumanTask.state == state)
-    if scope == "mine":
-        count = count.where(HumanTask.assignee == login)
-    elif scope == "groups":
-        count = count.where(HumanTask.assignee.is_(None), visible_clause(login, groups))
-    elif scope == "visible":
-        count = count.where(visible_clause(login, groups))
-    else:
-        count = count.where(or_(HumanTask.assignee.is_(None), HumanTask.assignee == login),
-                            visible_clause(login, groups))
-    return TaskList(streams, count)
+    # Counts: "assigned to me", then each candidate stream without the tasks an earlier one
+    # already counted (a primary-key probe): disjoint parts, each read by its own index and
+    # stopped at the cap, whether the person sees ten tasks or a hundred thousand.
+    counts = []
+    if scope in ("mine", "all"):
+        counts.append(Stream(select(HumanTask.id).where(HumanTask.state == state, HumanTask.assignee == login),
+                             HumanTask.due_at, HumanTask.id))
+    if scope in ("groups", "all"):
+        earlier = []
+        for kind, name in [("user", login)] + [("group", g) for g in sorted(groups)]:
+            query = (select(TaskCandidate.task_id).join(HumanTask, HumanTask.id == TaskCandidate.task_id)
+                     .where(TaskCandidate.kind == kind, TaskCandidate.name == name, TaskCandidate.state == state,
+                            HumanTask.assignee.is_(None)))
+            if earlier:
+                seen = aliased(TaskCandidate)
+                query = query.where(~exists().where(seen.task_id == TaskCandidate.task_id,
+                                                    or_(*[and_(seen.kind == k, seen.name == n) for k, n in earlier])))
+            counts.append(Stream(query, TaskCandidate.due_at, TaskCandidate.task_id))
+            earlier.append((kind, name))
+    if scope == "visible":
+        counts.append(Stream(select(HumanTask.id).where(HumanTask.state == state, visible_clause(login, groups)),
+                             HumanTask.due_at, HumanTask.id))
+    return TaskList(streams, counts)
 
 
 def capped_count(session: Session, tasks: TaskList, cap: int) -> tuple[int, bool]:
-    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "1 000+"."""
-    inner = tasks.count_query.order_by(None).limit(cap + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(inner))
+    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "10 000+"."""
+    total = 0
+    for part in tasks.count_queries:
+        inner = part.query.order_by(None).limit(cap + 1 - total).subquery()
+        total += session.scalar(select(func.count()).select_from(inner))
+        if total > cap:
+            break
     return min(total, cap), total > cap
 
 
