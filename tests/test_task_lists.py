@@ -259,3 +259,41 @@ def test_parsed_definitions_are_kept_within_a_bound(runtime, deploy, make_user, 
         assert len(rt.definitions._specs) <= 2
         name = rt.tasks(actor="alice", instance_id=started["instance_id"])[0]["name"]
         assert name == f"Instruire v{ids.index(definition_id) + 1}"
+
+
+def test_migration_fills_candidate_rows_and_notice_instants_from_existing_tasks(db_url):
+    """A database with open and completed tasks before 0004: after the upgrade the candidate
+    rows carry their task's state and due date, and tasks drawing a reminder are looked at."""
+    from alembic import command
+    from sqlalchemy import create_engine
+    from arsflow.engine.migrate import alembic_config, upgrade
+    engine = create_engine(db_url)
+    cfg = alembic_config(db_url)
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0003")
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO deployments (id, name, created_at) VALUES (1, 'd', '2026-11-30 09:00:00')"))
+        c.execute(text("INSERT INTO resources (id, deployment_id, name, kind, content, sha256, created_at) "
+                       "VALUES (1, 1, 'p.bpmn', 'bpmn', :c, 'x', '2026-11-30 09:00:00')"), {"c": b"<x/>"})
+        c.execute(text("INSERT INTO process_definitions (id, key, version, resource_id, deployment_id, dependencies, "
+                       "created_at) VALUES (1, 'p', 1, 1, 1, '[]', '2026-11-30 09:00:00')"))
+        c.execute(text("INSERT INTO instances (id, definition_id, process_key, state, variables, workflow, projection, "
+                       "lock_version, created_at, updated_at) VALUES (1, 1, 'p', 'waiting', '{}', '{}', '{}', 1, "
+                       "'2026-11-30 09:00:00', '2026-11-30 09:00:00')"))
+        for tid, state, due, props in (("a", "open", "2026-12-10 09:00:00", '{"reminder_days": "3"}'),
+                                       ("b", "completed", "2026-12-11 09:00:00", "{}"),
+                                       ("c", "open", None, "{}")):
+            c.execute(text("INSERT INTO human_tasks (id, instance_id, process_key, element_id, candidate_groups, "
+                           "candidate_users, due_at, priority, properties, state, created_at) VALUES (:id, 1, 'p', "
+                           "'t', '[\"g\"]', '[]', :due, 50, :props, :state, '2026-11-30 09:00:00')"),
+                      {"id": tid, "due": due, "props": props, "state": state})
+            c.execute(text("INSERT INTO task_candidates (task_id, kind, name) VALUES (:id, 'group', 'g')"), {"id": tid})
+    upgrade(engine)
+    with engine.connect() as c:
+        rows = {r[0]: (r[1], r[2] is not None) for r in c.execute(text(
+            "SELECT task_id, state, due_at FROM task_candidates ORDER BY task_id"))}
+        notice = dict(c.execute(text("SELECT id, notice_at FROM human_tasks")).all())
+    engine.dispose()
+    assert rows == {"a": ("open", True), "b": ("completed", True), "c": ("open", False)}
+    assert notice["a"] is not None and notice["b"] is None and notice["c"] is None
