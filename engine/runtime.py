@@ -850,8 +850,6 @@ class Runtime:
         spec = task.task_spec
         ext = getattr(spec, "extensions", None) or {}
         engine: ArsScriptEngine = workflow.script_engine
-        for name, value in (ext.get("inputs") or {}).items():
-            task.data[name] = engine.evaluate_value(task, value)
         assignee = engine.evaluate_value(task, ext["assignee"]) if ext.get("assignee") else None
         groups = names(engine.evaluate_value(task, ext.get("candidateGroups", "")))
         users = names(engine.evaluate_value(task, ext.get("candidateUsers", "")))

@@ -341,14 +341,13 @@ def test_script_error_is_an_incident_and_retry_resumes(runtime, deploy, make_use
     assert [t["name"] for t in shown["tasks"] if t["state"] == "open"] == ["Suite"]
 
 
-def test_sandbox_refuses_imports_as_incident(runtime, deploy, make_user):
+def test_sandbox_refuses_imports_at_deployment(runtime, deploy, make_user):
+    """Scripts are compiled against the sandbox rules at deploy time (issue #11): nothing runs."""
     make_user("alice", "staff")
     body = '<bpmn:startEvent id="s"/>' + script_task("evil", "x = __import__('os').getcwd()") + \
         '<bpmn:endEvent id="e"/>' + chain("s", "evil", "e")
-    deploy({"p.bpmn": definitions(body)})
-    result = runtime.start("p", actor="alice")
-    assert result["state"] == "incident"
-    assert runtime.show(result["instance_id"])["incident"]["element_id"] == "evil"
+    with pytest.raises(DeploymentError, match=r"evil \(scriptTask\).*__import__"):
+        deploy({"p.bpmn": definitions(body)})
 
 
 def test_retry_on_corrected_definition(runtime, deploy, make_user):

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Iterable
 
-from arsflow.engine.bpmn.expressions import unclosed_expression
+from arsflow.engine.bpmn.lint_expressions import ExpressionChecks
 from arsflow.engine.bpmn.parser import ArsParser
 from arsflow.engine.bpmn.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 from arsflow.engine.time.durations import (
@@ -124,6 +124,7 @@ TIMER_KINDS = ("timeDate", "timeDuration", "timeCycle")
 # Texts holding expressions (JUEL in Camunda); scripts and documentation are free text.
 EXPRESSION_TEXT_TYPES = frozenset({
     "conditionExpression", "completionCondition", "loopCondition", "loopCardinality", "condition",
+    "timeDate", "timeDuration", "timeCycle",
 })
 FORM_REF_BINDINGS = ("latest", "deployment", "version")
 # Task spec names SpiffWorkflow creates in every (sub)process spec: a flow node with such
@@ -431,7 +432,7 @@ class _ProcessContext:
         return ERROR if self.executable else WARNING
 
 
-class _BpmnLinter:
+class _BpmnLinter(ExpressionChecks):
     def __init__(self, report: LintReport, name: str, tree, resolution: _Resolution):
         self.report = report
         self.name = name
@@ -453,11 +454,11 @@ class _BpmnLinter:
             line if line is not None else (element.sourceline if element is not None else None),
             message, severity, column))
 
-    def flag(self, ctx: _ProcessContext, element, message):
+    def flag(self, ctx: _ProcessContext, element, message, line=None):
         """A finding whose weight depends on the process being executable."""
         if not ctx.executable:
             message += " (processus non exécutable : signalé pour information)"
-        self.add(element, message, ctx.severity)
+        self.add(element, message, ctx.severity, line=line)
 
     # ---- document
     def run(self):
@@ -560,8 +561,15 @@ class _BpmnLinter:
                     self.check_timer(ctx, element)
                 elif local in EVENT_REFERENCES:
                     self.check_event_reference(ctx, element, *EVENT_REFERENCES[local])
-            elif ns == CAMUNDA_NS and _local(element.tag) != "script":
-                self.check_expression_text(ctx, element)
+            elif ns == CAMUNDA_NS:
+                local = _local(element.tag)
+                if local == "script":
+                    self.check_script(ctx, element, element.get("scriptFormat"), element.text,
+                                      "camunda:script")
+                else:
+                    self.check_expression_text(ctx, element)
+                    if local in ("in", "out"):
+                        self.check_mapping_attributes(ctx, element)
             if element.attrib:
                 self.check_camunda_attributes(ctx, element)
 
@@ -781,10 +789,8 @@ class _BpmnLinter:
         if script is None or not (script.text or "").strip():
             self.flag(ctx, element, "tâche de script sans script intégré (les scripts externes "
                                     "camunda:resource ne sont pas pris en charge)")
-        script_format = (element.get("scriptFormat") or "").strip().lower()
-        if script_format not in PYTHON_SCRIPT_FORMATS:
-            self.flag(ctx, element, f"scriptFormat « {element.get('scriptFormat')} » : le moteur "
-                                    "exécute les scripts en Python uniquement")
+        self.check_script(ctx, script if script is not None else element, element.get("scriptFormat"),
+                          script.text if script is not None else "", "script")
 
     def check_business_rule_task(self, ctx, element):
         decision_ref = element.get(_q("decisionRef", CAMUNDA_NS))
@@ -918,17 +924,3 @@ class _BpmnLinter:
         if target is None or _local(target.tag) != expected:
             self.flag(ctx, reported, f"{attribute} « {ref} » ne désigne aucun <{expected}> de ce "
                                      "fichier : refusé par le moteur")
-
-    def check_expression_text(self, ctx, element):
-        text = element.text
-        if text and ("${" in text or "#{" in text):
-            self.check_expression_value(ctx, element, _local(element.tag), text)
-
-    def check_expression_value(self, ctx, element, label, value):
-        fragment = unclosed_expression(value) if ("${" in value or "#{" in value) else None
-        if fragment is not None:
-            reported = element
-            while reported is not None and not reported.get("id"):
-                reported = reported.getparent()
-            self.flag(ctx, reported if reported is not None else element,
-                      f"expression non fermée dans {label} : « {fragment.strip()} » (il manque « }} »)")

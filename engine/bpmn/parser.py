@@ -7,6 +7,7 @@ reads them into `task_spec.extensions`, timers use arsflow's clocked definitions
 """
 from __future__ import annotations
 
+from arsflow.engine.bpmn import io_mapping
 from arsflow.engine.time.timer_events import TIMER_CLASSES
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.util import first
@@ -19,6 +20,8 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
     MessageEventDefinition as CamundaMessageEventDefinition,
 )
 from SpiffWorkflow.task import TaskState
+
+io_mapping.install()
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 CAMUNDA_ATTRIBUTES = (
@@ -61,7 +64,23 @@ def read_camunda_extensions(node) -> dict:
     outputs = node.xpath("./bpmn:extensionElements/camunda:inputOutput/camunda:outputParameter", namespaces=ns)
     if outputs:
         ext["outputs"] = {p.get("name"): _parameter_value(p) for p in outputs}
+    if node.tag == f"{{{ns['bpmn']}}}callActivity":
+        ext["call"] = read_call_mappings(node, ns)
     return ext
+
+
+CALL_MAPPING_ATTRIBUTES = ("source", "sourceExpression", "target", "variables", "local", "businessKey")
+
+
+def read_call_mappings(node, ns) -> dict:
+    """camunda:in / camunda:out of a call activity (only what they map crosses, as in Camunda)
+    and its calledElementBinding / calledElementVersion."""
+    def mappings(kind):
+        return [{k: m.get(k) for k in CALL_MAPPING_ATTRIBUTES if m.get(k) is not None}
+                for m in node.xpath(f"./bpmn:extensionElements/camunda:{kind}", namespaces=ns)]
+    return {"in": mappings("in"), "out": mappings("out"),
+            "binding": node.get(f"{{{CAMUNDA_NS}}}calledElementBinding") or "latest",
+            "version": node.get(f"{{{CAMUNDA_NS}}}calledElementVersion")}
 
 
 class ExtensionsMixin:

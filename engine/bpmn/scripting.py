@@ -9,7 +9,9 @@ from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from arsflow.engine.bpmn.expressions import split_expressions
+from arsflow.engine.bpmn import juel
+from arsflow.engine.bpmn.expressions import compile_expression, split_marked, unwrap
+from arsflow.engine.bpmn.juel_beans import ExecutionBean, TaskBean
 from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
 from arsflow.engine.errors import Refused
 from arsflow.engine.services import (
@@ -143,17 +145,55 @@ class ArsScriptEngine(PythonScriptEngine):
         return legal_calendar.compute_deadline(start, delay, code, extension=extension).expires_at
 
     # -- evaluation with the task's data in reach of the helpers ------------------------
-    def evaluate(self, task, expression, external_context=None):
+    def evaluate(self, task, expression, external_context=None, deferred=None):
+        """A condition or `${…}` body, in JUEL or Python (`expressions.compile_expression`
+        decides); `deferred` says the body was written `#{…}` when the caller unwrapped it."""
         token = _current_data.set(task.data)
         try:
-            return super().evaluate(task, expression, external_context)
+            if deferred is None:
+                body, deferred = unwrap(expression)
+            else:
+                body = expression
+            try:
+                compiled = compile_expression(body, deferred)
+            except Exception as err:
+                raise WorkflowTaskException(f"expression « {expression} » illisible : {err}", task=task,
+                                            exception=err) from err
+            if compiled.language == "python":
+                return super().evaluate(task, body, external_context)
+            return self._evaluate_juel(task, compiled, external_context)
         finally:
             _current_data.reset(token)
+
+    def _evaluate_juel(self, task, compiled, external_context=None):
+        variables = dict(task.data, **(external_context or {}))
+        functions = {name: f for name, f in self.environment.globals.items() if callable(f)}
+        objects = {"execution": ExecutionBean(task, self, variables), "task": TaskBean(task, self, variables)}
+        try:
+            return juel.evaluate(compiled.tree, variables, functions, objects)
+        except juel.JuelError as err:
+            raise WorkflowTaskException(f"expression « {compiled.body} » : {err}", task=task, exception=err) from err
+        except Exception as err:
+            raise WorkflowTaskException(f"expression « {compiled.body} » : {type(err).__name__}: {err}",
+                                        task=task, exception=err) from err
 
     def execute(self, task, script, external_context=None):
         token = _current_data.set(task.data)
         try:
             return super().execute(task, script, external_context)
+        finally:
+            _current_data.reset(token)
+
+    def execute_in(self, task, script, context: dict):
+        """Run a script on `context` (a copy of the task data), as SpiffWorkflow runs one on the
+        task data: a camunda:script parameter's value must not write to the process."""
+        token = _current_data.set(task.data)
+        try:
+            self.environment.execute(script, context)
+        except WorkflowTaskException:
+            raise
+        except Exception as err:
+            raise self.create_task_exec_exception(task, script, err) from err
         finally:
             _current_data.reset(token)
 
@@ -164,17 +204,20 @@ class ArsScriptEngine(PythonScriptEngine):
             return [self.evaluate_value(task, v) for v in value]
         if isinstance(value, dict):
             if set(value) == {"script", "format"}:
-                return self.evaluate(task, value["script"])
+                from arsflow.engine.bpmn.io_mapping import run_script_value
+                return run_script_value(task, value["script"])
             return {k: self.evaluate_value(task, v) for k, v in value.items()}
         if not isinstance(value, str):
             return value
-        parts = split_expressions(value.strip())
+        parts = split_marked(value.strip())
         if len(parts) == 1 and parts[0][0] == "expr":
-            return self.evaluate(task, parts[0][1])
-        parts = split_expressions(value)
-        if not any(kind == "expr" for kind, _ in parts):
+            return self.evaluate(task, parts[0][1], deferred=parts[0][2])
+        parts = split_marked(value)
+        if not any(kind == "expr" for kind, _, _ in parts):
             return value
-        return "".join(text if kind == "text" else str(self.evaluate(task, text)) for kind, text in parts)
+        # A composite ("Bonjour ${name}") is a text: each part as EL prints it (null → "").
+        return "".join(text if kind == "text" else juel.to_string(self.evaluate(task, text, deferred=deferred))
+                       for kind, text, deferred in parts)
 
     # -- service tasks ------------------------------------------------------------------
     def run_service(self, task) -> bool:
@@ -193,7 +236,8 @@ class ArsScriptEngine(PythonScriptEngine):
                 f"aucun gestionnaire enregistré pour la tâche de service "
                 f"({'clé ' + repr(key) if key else 'sans camunda:topic/type/class'}) ; enregistrés : {known}",
                 task=task)
-        inputs = {name: self.evaluate_value(task, v) for name, v in ext.get("inputs", {}).items()}
+        # camunda:inputOutput inputs were evaluated into the task's local scope when it became ready.
+        inputs = {name: task.data.get(name) for name in ext.get("inputs", {})}
         call = ServiceCall(element_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name, key=key,
                            inputs=inputs, data=task.data, instance_id=self.instance_id,
                            business_key=self.business_key, now=self.now(), task=task)
@@ -208,6 +252,4 @@ class ArsScriptEngine(PythonScriptEngine):
             task.data[ext["resultVariable"]] = result
         elif isinstance(result, dict):
             task.data.update(result)
-        for name, value in ext.get("outputs", {}).items():
-            task.data[name] = self.evaluate_value(task, value)
         return True
