@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
 from arsflow.engine.bpmn.definitions import DefinitionStore
+from arsflow.engine.bpmn.io_mapping import process_scope
 from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
 from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_environment
 from arsflow.engine.bpmn.serialization import WorkflowSerializer
@@ -989,6 +990,6 @@ def _variables(workflow: BpmnWorkflow) -> dict:
              if t.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED,
                             TaskState.ERROR)]
     for task in sorted(tasks, key=lambda t: t.last_state_change):
-        merged.update(task.data)
+        merged.update(process_scope(task))  # an open activity's inputs are its own
     merged.update(workflow.data.get("data_objects") or {})  # BPMN data objects live on the workflow
     return merged

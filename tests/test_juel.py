@@ -220,3 +220,11 @@ def test_check_value_reports_both_languages():
     assert "non fermée" in problem
     with pytest.raises(ExpressionError):
         compile_expression("a ? : b")
+
+
+def test_property_paths_are_juel_and_dates_keep_their_fields():
+    from datetime import date
+    assert compile_expression("demandeur.nom").language == "juel"
+    assert compile_expression("demandeur.nom == 'x'").language == "juel"
+    assert compile_expression('"-".join(items)').language == "python"  # a method call stays Python
+    assert evaluate("d.year + 1", {"d": date(2026, 11, 30)}) == 2027

@@ -83,12 +83,17 @@ def unwrap(text: str) -> tuple[str, bool]:
     return stripped, False
 
 
-def _python_names(body: str) -> set[str] | None:
+def _python_reading(body: str) -> tuple[set[str], bool] | None:
+    """The names a Python reading uses and whether it reads a property path (`a.b` not
+    called: a map entry in JUEL, an AttributeError on task data in Python); None when Python
+    cannot read it."""
     try:
         tree = ast.parse(body.strip(), "<expression>", "eval")
     except SyntaxError:
         return None
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    paths = any(isinstance(node, ast.Attribute) and id(node) not in called for node in ast.walk(tree))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}, paths
 
 
 @functools.lru_cache(maxsize=4096)
@@ -96,20 +101,25 @@ def compile_expression(body: str, deferred: bool = False) -> Compiled:
     """Which language an expression body is written in, parsed once.
 
     The rule (README, authoring guide): `#{…}` is JUEL; otherwise an expression is Python when
-    Python reads it and it names none of JUEL's words (`true`, `null`, `execution`, `empty`,
-    `gt`…), JUEL when JUEL reads it. `${amount > 1000}` and every existing Python condition stay
+    Python reads it, it names none of JUEL's words (`true`, `null`, `execution`, `empty`,
+    `gt`…) and reads no property path (`${demandeur.nom}`), JUEL when JUEL reads it. `${amount > 1000}` and every existing Python condition stay
     Python; `${amount gt 1000 && approved}` or `${comment != null}` are JUEL. Raises
     `ExpressionError` (French) when neither language reads it; a Python expression the sandbox
     refuses raises the sandbox's error."""
     body = body.strip()
-    names = None if deferred else _python_names(body)
-    if names is not None and not names & juel.JUEL_ONLY_NAMES:
+    reading = None if deferred else _python_reading(body)
+    if reading is not None and not reading[0] & juel.JUEL_ONLY_NAMES:
+        if reading[1]:
+            try:
+                return Compiled("juel", body, juel.parse(body))
+            except juel.JuelSyntaxError:
+                pass
         compile_script(body, "eval")  # SyntaxError / SandboxError, as at run time
         return Compiled("python", body)
     try:
         return Compiled("juel", body, juel.parse(body))
     except juel.JuelSyntaxError as err:
-        if names is not None:  # Python syntax with a JUEL word: the JUEL error is the useful one
+        if reading is not None:  # Python syntax with a JUEL word: the JUEL error is the useful one
             raise ExpressionError(str(err)) from None
         raise ExpressionError(f"{err} ; ce n'est pas non plus une expression Python valide") from None
 

@@ -61,9 +61,20 @@ def apply_inputs(task) -> None:
     inputs = _extensions(task).get("inputs")
     if not inputs or LOCALS in task.internal_data:
         return
-    values = {name: evaluate_parameter(task, value) for name, value in inputs.items()}
-    task.internal_data[LOCALS] = {name: task.data.get(name, ABSENT) for name in values}
-    task.data.update(values)
+    shadowed = {name: task.data.get(name, ABSENT) for name in inputs}
+    for name, value in inputs.items():  # in order: an input sees the ones before it, as in Camunda
+        task.data[name] = evaluate_parameter(task, value)
+    task.internal_data[LOCALS] = shadowed
+
+
+def process_scope(task) -> dict:
+    """The task's data without its activity-local inputs (what the process scope holds)."""
+    shadowed = task.internal_data.get(LOCALS)
+    if not shadowed:
+        return task.data
+    data = {k: v for k, v in task.data.items() if k not in shadowed}
+    data.update({k: v for k, v in shadowed.items() if v != ABSENT})
+    return data
 
 
 def apply_outputs(task) -> None:

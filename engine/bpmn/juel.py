@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date, time, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Callable, Mapping
@@ -536,6 +537,11 @@ def _equals(a, b) -> bool:
 
 # ---- property access and methods
 
+_TEMPORAL = (date, time, timedelta)  # datetime is a date
+_TEMPORAL_PROPERTIES = frozenset({"year", "month", "day", "hour", "minute", "second", "microsecond",
+                                  "days", "seconds", "tzinfo"})
+
+
 def get_property(target, key):
     if target is None or key is None:
         return None
@@ -549,6 +555,8 @@ def get_property(target, key):
         except JuelError:
             raise JuelError(f"indice de liste invalide : {to_string(key)!r}") from None
         return target[index] if 0 <= index < len(target) else None
+    if isinstance(target, _TEMPORAL) and isinstance(key, str) and key in _TEMPORAL_PROPERTIES:
+        return getattr(target, key)
     raise JuelError(f"propriété « {to_string(key)} » introuvable sur une valeur de type {_type_name(target)}")
 
 
