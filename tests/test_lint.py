@@ -323,11 +323,12 @@ def test_camunda_collection_is_honoured_only_where_the_engine_reads_it():
 
 # --------------------------------------------------------------------------- DMN and forms
 
-def test_dmn_with_two_decisions_is_refused_and_only_the_first_is_recorded():
+def test_dmn_with_two_decisions_records_both():
+    """Several decisions in one file deploy, as in Camunda (issue #11)."""
     path = FIXTURES / "two_decisions.dmn"
     report = lint_paths([str(path)])
-    assert triples(report.errors) == [("plafond", "decision", line_of(path, "plafond"))]
-    assert report.decisions == {"taux": str(path)}
+    assert report.errors == []
+    assert report.decisions == {"taux": str(path), "plafond": str(path)}
 
 
 def test_dmn_without_decision_is_an_error():

@@ -23,7 +23,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".form": "form"}
+KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".dmn11.xml": "dmn", ".form": "form"}
 
 
 def kind_of(name: str) -> str | None:

@@ -347,8 +347,8 @@ def _lint_form(report: LintReport, name: str, data: bytes) -> None:
 
 
 def _lint_dmn(report: LintReport, name: str, root: etree._Element) -> None:
-    """SpiffWorkflow registers a DMN file under its first decision and refuses a file
-    holding several; only decision tables can be evaluated."""
+    """Every decision of the file is deployed (a DRG as Camunda's invoice example); only
+    decision tables can be evaluated, and each requiredDecision must name one of the file."""
     ns = _namespace(root.tag)
     if root.prefix not in (None, "dmn"):
         report.findings.append(Finding(
@@ -360,29 +360,31 @@ def _lint_dmn(report: LintReport, name: str, root: etree._Element) -> None:
         report.findings.append(Finding(name, root.get("id"), "definitions", root.sourceline,
                                        "aucune décision (<decision>) dans ce fichier DMN", ERROR))
         return
-    if len(decisions) > 1:
-        report.findings.append(Finding(
-            name, decisions[1].get("id"), "decision", decisions[1].sourceline,
-            "plusieurs décisions dans un même fichier DMN : le moteur n'en charge qu'une "
-            "(la première) ; placez chaque table de décision dans son propre fichier", ERROR))
-    decision = decisions[0]
-    decision_id = decision.get("id")
-    if not decision_id:
-        report.findings.append(Finding(name, None, "decision", decision.sourceline,
-                                       "décision sans identifiant (attribut id)", ERROR))
-        return
-    if decision.find(_q("decisionTable", ns)) is None:
-        report.findings.append(Finding(
-            name, decision_id, "decision", decision.sourceline,
-            "décision sans table de décision : le moteur ne sait évaluer que les tables de "
-            "décision (decisionTable)", ERROR))
-    if decision_id in report.decisions:
-        report.findings.append(Finding(
-            name, decision_id, "decision", decision.sourceline,
-            f"identifiant de décision « {decision_id} » déjà défini dans "
-            f"{report.decisions[decision_id]}", ERROR))
-        return
-    report.decisions[decision_id] = name
+    in_file = {d.get("id") for d in decisions}
+    for decision in decisions:
+        decision_id = decision.get("id")
+        if not decision_id:
+            report.findings.append(Finding(name, None, "decision", decision.sourceline,
+                                           "décision sans identifiant (attribut id)", ERROR))
+            continue
+        if decision.find(_q("decisionTable", ns)) is None:
+            report.findings.append(Finding(
+                name, decision_id, "decision", decision.sourceline,
+                "décision sans table de décision : le moteur ne sait évaluer que les tables de "
+                "décision (decisionTable)", ERROR))
+        for required in decision.iterfind(f"{_q('informationRequirement', ns)}/{_q('requiredDecision', ns)}"):
+            ref = (required.get("href") or "").lstrip("#")
+            if ref not in in_file:
+                report.findings.append(Finding(
+                    name, decision_id, "decision", required.sourceline,
+                    f"décision requise « {ref} » absente de ce fichier DMN", ERROR))
+        if decision_id in report.decisions:
+            report.findings.append(Finding(
+                name, decision_id, "decision", decision.sourceline,
+                f"identifiant de décision « {decision_id} » déjà défini dans "
+                f"{report.decisions[decision_id]}", ERROR))
+            continue
+        report.decisions[decision_id] = name
 
 
 # --------------------------------------------------------------------------- BPMN

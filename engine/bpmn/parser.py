@@ -7,7 +7,7 @@ reads them into `task_spec.extensions`, timers use arsflow's clocked definitions
 """
 from __future__ import annotations
 
-from arsflow.engine.bpmn import io_mapping
+from arsflow.engine.bpmn import decisions, io_mapping
 from arsflow.engine.time.timer_events import TIMER_CLASSES
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnValidator, full_tag
 from SpiffWorkflow.bpmn.parser.util import first
@@ -22,13 +22,14 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
 from SpiffWorkflow.task import TaskState
 
 io_mapping.install()
+decisions.install()
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 CAMUNDA_ATTRIBUTES = (
     "assignee", "candidateUsers", "candidateGroups", "dueDate", "followUpDate", "priority",
     "formKey", "formRef", "formRefBinding", "formRefVersion", "type", "topic", "class",
-    "expression", "delegateExpression", "resultVariable", "initiator", "asyncBefore", "asyncAfter",
-    "taskPriority",
+    "expression", "delegateExpression", "resultVariable", "mapDecisionResult", "initiator", "asyncBefore",
+    "asyncAfter", "taskPriority",
 )
 
 
@@ -199,6 +200,13 @@ class ArsParser(CamundaParser):
         super().__init__(validator=BpmnValidator() if validate else None)
         self._lanes: dict[str, str] = {}
         self._starters: dict[str, dict] = {}
+
+    def add_dmn_xml(self, node, filename=None):
+        """Every decision of the file, each with its required decisions (a DRG)."""
+        decisions.add_dmn_xml(self, node, filename)
+
+    def get_engine(self, decision_ref, node):
+        return decisions.get_engine(self, decision_ref, node)
 
     def add_bpmn_xml(self, bpmn, filename=None):
         # SpiffWorkflow gives every node inside a subprocess the subprocess's lane; the
