@@ -78,3 +78,40 @@ def test_call_activity_in_out(deployed):
     variables = rt().show(iid)["variables"]
     assert variables["decision"] == "défavorable" and variables["interne"] == 2
     assert only_task(rt, iid)["element_id"] == "Activity_suite"
+
+
+def test_called_element_binding_version(rt, make_user):  # noqa: F811
+    """calledElementBinding="version" runs the pinned version; latest runs the newest."""
+    make_user("agent", "instructeurs")
+    callee = (FIXTURES / "call_callee.bpmn20.xml").read_text()
+    caller = (FIXTURES / "call_caller.bpmn").read_text()
+    pinned = caller.replace('calledElement="instruction">', 'calledElement="instruction" '
+                            'camunda:calledElementBinding="version" camunda:calledElementVersion="1">', 1)
+    assert pinned != caller
+
+    def deploy(files):
+        with rt().db.transaction() as s:
+            return rt().definitions.deploy(s, [(n, t.encode()) for n, t in files.items()], now=rt().now())
+    deploy({"instruction.bpmn": callee})
+    deploy({"instruction.bpmn": callee.replace('name="Décider"', 'name="Décider (v2)"')})
+    deploy({"demande.bpmn": pinned})
+    iid = rt().start("demande", {"montant": 1}, actor="agent")["instance_id"]
+    assert only_task(rt, iid)["name"] == "Décider"                    # version 1, pinned
+    deploy({"demande.bpmn": caller})
+    iid = rt().start("demande", {"montant": 1}, actor="agent")["instance_id"]
+    assert only_task(rt, iid)["name"] == "Décider (v2)"              # latest
+
+
+def test_called_element_binding_lint():
+    from arsflow.engine.bpmn.lint import lint_sources
+    caller = (FIXTURES / "call_caller.bpmn").read_text()
+    callee = (FIXTURES / "call_callee.bpmn20.xml").read_bytes()
+    bad_version = caller.replace('calledElement="instruction">', 'calledElement="instruction" '
+                                 'camunda:calledElementBinding="version">', 1)
+    [error] = lint_sources([("c.bpmn", bad_version.encode()), ("i.bpmn", callee)]).errors
+    assert error.element_id == "Activity_mapped" and "calledElementVersion" in error.message
+    deployment = caller.replace('calledElement="instruction">', 'calledElement="instruction" '
+                                'camunda:calledElementBinding="deployment">', 1)
+    [error] = lint_sources([("c.bpmn", deployment.encode())], known_processes={"instruction"}).errors
+    assert error.element_id == "Activity_mapped" and "déployé avec ce diagramme" in error.message
+    assert lint_sources([("c.bpmn", deployment.encode()), ("i.bpmn", callee)]).ok

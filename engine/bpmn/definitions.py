@@ -134,7 +134,9 @@ class DefinitionStore:
             for name, data in sources:
                 if kind_of(name) == "dmn":
                     parser.add_dmn_xml(parse_xml(data, name).getroot(), filename=name)
-            for dep in self._dependency_resources(session, report, exclude_names={n for n, _ in sources}):
+            pins = self.version_pins(session, bpmn)  # before the latest versions: they replace them
+            for dep in self._dependency_resources(session, report, exclude_names={n for n, _ in sources},
+                                                  pins=pins):
                 if dep.kind == "dmn":
                     parser.add_dmn_xml(parse_xml(dep.content, dep.name).getroot(), filename=dep.name)
                 else:
@@ -159,17 +161,38 @@ class DefinitionStore:
                                     severity="error"))
         return findings
 
-    def _dependency_resources(self, session, report, exclude_names=()):
-        """Deployed DMN files and BPMN files holding called processes, latest versions."""
-        resources = []
+    def _dependency_resources(self, session, report, exclude_names=(), pins=None):
+        """Deployed DMN files and BPMN files holding called processes, latest versions (a
+        call activity's calledElementBinding="version" pins its own, `pins`)."""
+        resources = list((pins or {}).values())
         for model in (DecisionDefinition, ProcessDefinition):
             latest = (select(model.key, func.max(model.version).label("v")).group_by(model.key).subquery())
             rows = session.execute(select(Resource).join(model, model.resource_id == Resource.id)
                                    .join(latest, (latest.c.key == model.key) & (latest.c.v == model.version))).scalars()
             for res in rows:
-                if res.name not in exclude_names and res not in resources:
+                if res.name not in exclude_names and res not in resources and not (
+                        pins and model is ProcessDefinition and _holds_any(res, pins)):
                     resources.append(res)
         return resources
+
+    def version_pins(self, session, sources) -> dict:
+        """Process key → the Resource of the version a call activity pins with
+        calledElementBinding="version" and calledElementVersion."""
+        pins = {}
+        for name, data in sources:
+            if kind_of(name) != "bpmn":
+                continue
+            for call in parse_xml(data, name).getroot().iter(f"{{{BPMN_NS}}}callActivity"):
+                if call.get(f"{{{CAMUNDA_NS}}}calledElementBinding") != "version":
+                    continue
+                key, version = call.get("calledElement"), call.get(f"{{{CAMUNDA_NS}}}calledElementVersion")
+                row = session.scalars(select(ProcessDefinition).where(
+                    ProcessDefinition.key == key, ProcessDefinition.version == int(version))).first()
+                if row is None:
+                    raise DeploymentError(f"{name} : activité d'appel « {call.get('id')} » : version {version} "
+                                          f"du processus « {key} » introuvable")
+                pins[key] = session.get(Resource, row.resource_id)
+        return pins
 
     def deploy(self, session: Session, sources, *, name: str = "deployment", source: str | None = None,
                deployed_by: str | None = None, changed_only: bool = True, now=None) -> DeployResult:
@@ -219,9 +242,10 @@ class DefinitionStore:
             definitions.append(row)
             result.created.append({"kind": kind, "key": key, "version": row.version, "file": file})
         session.flush()
+        pins = self.version_pins(session, sources)
         for row in definitions:
             if isinstance(row, ProcessDefinition):
-                row.dependencies = [r.id for r in self._dependency_resources(session, report)
+                row.dependencies = [r.id for r in self._dependency_resources(session, report, pins=pins)
                                     if r.id != row.resource_id]
                 self.spec_for(session, row)  # a definition that cannot be built is not deployed
         result.deployment_id = deployment.id
@@ -299,6 +323,16 @@ class DefinitionStore:
             if candidates:
                 resolved[ref] = max(candidates, key=lambda r: r.version).id
         return resolved
+
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+
+
+def _holds_any(resource, pins) -> bool:
+    """A deployed BPMN file that defines a pinned process (its pinned version is used instead)."""
+    root = parse_xml(resource.content, resource.name).getroot()
+    return any(p.get("id") in pins for p in root.iterchildren(f"{{{BPMN_NS}}}process"))
 
 
 _PD = ProcessDefinition.__table__

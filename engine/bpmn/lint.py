@@ -813,6 +813,17 @@ class _BpmnLinter(ExpressionChecks):
 
     def check_call_activity(self, ctx, element):
         called = (element.get("calledElement") or "").strip()
+        binding = element.get(_q("calledElementBinding", CAMUNDA_NS))
+        version = element.get(_q("calledElementVersion", CAMUNDA_NS))
+        if binding not in (None, "latest", "deployment", "version"):
+            self.flag(ctx, element, f"camunda:calledElementBinding « {binding} » : valeurs prises en "
+                                    "charge latest, deployment ou version")
+        elif binding == "version" and not _INTEGER.match((version or "").strip()):
+            self.flag(ctx, element, f"camunda:calledElementVersion « {version or ''} » : un numéro de "
+                                    "version entier est attendu avec calledElementBinding=\"version\"")
+        elif binding == "deployment" and called and called not in self.report.processes:
+            self.flag(ctx, element, f"calledElementBinding=\"deployment\" : le processus appelé "
+                                    f"« {called} » doit être déployé avec ce diagramme")
         if not called:
             hint = (" (zeebe:calledElement n'est pas lu)"
                     if element.find(f".//{_q('calledElement', ZEEBE_NS)}") is not None else "")
