@@ -257,6 +257,7 @@ class Runtime:
             incident = None
             try:
                 spiff_task.set_data(**data)
+                spiff_task.internal_data["assignee"] = task.assignee or who.login  # ${task.assignee}
                 spiff_task.run()
             except SpiffWorkflowException as err:
                 _raise_refusal(err)

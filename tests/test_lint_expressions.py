@@ -113,3 +113,15 @@ def test_timer_expression_is_parsed():
         flow("Timer", "end2")])
     [error] = lint(definitions(body)).errors
     assert error.element_id == "Timer" and "timeDuration" in error.message
+
+
+def test_listener_and_mapping_expressions_are_parsed():
+    ext = ('<camunda:executionListener expression="${a gt}" event="start" />'
+           '<camunda:in sourceExpression="${x ?}" target="y" />')
+    body = "\n".join(['<bpmn:startEvent id="start"/>',
+                      f'<bpmn:callActivity id="Call" calledElement="p"><bpmn:extensionElements>{ext}'
+                      '</bpmn:extensionElements></bpmn:callActivity>',
+                      '<bpmn:endEvent id="end"/>', chain("start", "Call", "end")])
+    messages = [e.message for e in lint(definitions(body)).errors if e.element_id == "Call"]
+    assert any(m.startswith("camunda:executionListener expression") for m in messages), messages
+    assert any(m.startswith("camunda:in sourceExpression") for m in messages), messages

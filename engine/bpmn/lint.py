@@ -570,8 +570,7 @@ class _BpmnLinter(ExpressionChecks):
                                       "camunda:script")
                 else:
                     self.check_expression_text(ctx, element)
-                    if local in ("in", "out"):
-                        self.check_mapping_attributes(ctx, element)
+                    self.check_mapping_attributes(ctx, element)
             if element.attrib:
                 self.check_camunda_attributes(ctx, element)
 

@@ -16,8 +16,10 @@ CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 PYTHON_SCRIPT_FORMATS = frozenset({"", "python", "python3", "text/x-python", "py"})
 # Bodies always parsed, even without ${…}: a bare text there is a (Python or JUEL) expression.
 CONDITION_TYPES = frozenset({"conditionExpression", "completionCondition", "loopCondition", "condition"})
-# Non-namespaced attributes of camunda:in/out that hold expressions.
-EXPRESSION_ATTRIBUTES = ("sourceExpression", "businessKey")
+# Non-namespaced attributes of camunda elements that hold expressions.
+EXPRESSION_ATTRIBUTES = {"in": ("sourceExpression", "businessKey"), "out": ("sourceExpression",),
+                         "executionListener": ("expression", "delegateExpression"),
+                         "taskListener": ("expression", "delegateExpression")}
 SCRIPT_HINT = ("le moteur exécute les scripts en Python (bac à sable) et les expressions en JUEL "
                "ou en Python : réécrivez-le dans l'un d'eux")
 
@@ -72,8 +74,8 @@ class ExpressionChecks:
             self.flag(ctx, _owner(element), f"{label} : {problem}")
 
     def check_mapping_attributes(self, ctx, element):
-        """camunda:in / camunda:out `sourceExpression` and `businessKey`."""
-        for attribute in EXPRESSION_ATTRIBUTES:
+        """camunda:in / camunda:out `sourceExpression` and `businessKey`, listeners' `expression`."""
+        for attribute in EXPRESSION_ATTRIBUTES.get(_local(element.tag), ()):
             value = element.get(attribute)
             if value is not None:
                 if attribute == "sourceExpression" and "${" not in value and "#{" not in value:
