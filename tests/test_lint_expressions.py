@@ -125,3 +125,12 @@ def test_listener_and_mapping_expressions_are_parsed():
     messages = [e.message for e in lint(definitions(body)).errors if e.element_id == "Call"]
     assert any(m.startswith("camunda:executionListener expression") for m in messages), messages
     assert any(m.startswith("camunda:in sourceExpression") for m in messages), messages
+
+
+def test_call_activity_without_mappings_warns():
+    body = "\n".join(['<bpmn:startEvent id="start"/>', '<bpmn:callActivity id="Call" calledElement="p"/>',
+                      '<bpmn:endEvent id="end"/>', chain("start", "Call", "end")])
+    report = lint_sources([("d.bpmn", definitions(body).encode())], known_processes={"p"})
+    assert report.ok
+    [warning] = report.warnings
+    assert warning.element_id == "Call" and "aucune variable" in warning.message

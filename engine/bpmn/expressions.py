@@ -74,6 +74,7 @@ class Compiled:
     tree: object = None  # the JUEL tree (Python is compiled by the sandbox when run)
 
 
+@functools.lru_cache(maxsize=4096)
 def unwrap(text: str) -> tuple[str, bool]:
     """`${x}` → ("x", False), `#{x}` → ("x", True), `x` → ("x", False)."""
     stripped = text.strip()

@@ -814,6 +814,13 @@ class _BpmnLinter(ExpressionChecks):
         called = (element.get("calledElement") or "").strip()
         binding = element.get(_q("calledElementBinding", CAMUNDA_NS))
         version = element.get(_q("calledElementVersion", CAMUNDA_NS))
+        mappings = element.findall(f"{_q('extensionElements')}/{_q('in', CAMUNDA_NS)}") + \
+            element.findall(f"{_q('extensionElements')}/{_q('out', CAMUNDA_NS)}")
+        if not mappings and ctx.executable:
+            self.add(element, "activité d'appel sans camunda:in ni camunda:out : aucune variable ne "
+                              "passe entre les deux processus (comme dans Camunda) ; <camunda:in "
+                              "variables=\"all\"/> et <camunda:out variables=\"all\"/> transmettent tout",
+                     WARNING)
         if binding not in (None, "latest", "deployment", "version"):
             self.flag(ctx, element, f"camunda:calledElementBinding « {binding} » : valeurs prises en "
                                     "charge latest, deployment ou version")
