@@ -39,7 +39,7 @@ BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 DMN = """<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="Definitions_elig" name="Éligibilité" namespace="http://camunda.org/schema/1.0/dmn">
   <decision id="eligibilite" name="Éligibilité de la demande">
-    <decisionTable id="DecisionTable_elig">
+    <decisionTable id="DecisionTable_elig" hitPolicy="FIRST">
       <input id="Input_1" label="Catégorie">
         <inputExpression id="InputExpression_1" typeRef="string"><text>categorie</text></inputExpression>
       </input>
