@@ -97,7 +97,9 @@ def test_camunda_attributes_are_honoured(runtime, deploy, make_user):
     assert task["priority"] == 70
     assert task["form"] == "avis-form" and task["form_id"] is not None
     assert task["properties"] == {"subject": "CRSA"}
-    assert runtime.show(started["instance_id"])["variables"]["rappel"] == "Avis de CRSA"
+    # camunda:inputOutput inputs are local to the task (Camunda semantics, issue #11)
+    assert runtime.task_data(task["id"], actor="alice")["rappel"] == "Avis de CRSA"
+    assert "rappel" not in runtime.show(started["instance_id"])["variables"]
 
 
 def test_form_validation_on_complete(runtime, deploy, make_user):
