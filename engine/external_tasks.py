@@ -25,6 +25,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, or_, select, update
 
+from arsflow.engine.bpmn.io_mapping import ABSENT, LOCALS
 from arsflow.engine.errors import ArsflowError, Conflict, InvalidInput, NotFound
 from arsflow.engine.models import AuditEntry, ExternalTask, Instance
 from arsflow.engine.services import EXTERNAL_INPUTS, external_topic
@@ -341,19 +342,14 @@ class ExternalTasks:
 
     @staticmethod
     def _apply_outputs(workflow, task, variables: dict, local: dict) -> None:
-        """Variables go to the process; local ones live only while output parameters
-        (camunda:outputParameter) are evaluated, as in Camunda."""
-        outputs = (getattr(task.task_spec, "extensions", None) or {}).get("outputs") or {}
+        """Variables go to the process; local ones join the task's local scope (its input
+        parameters) and live only while output parameters (camunda:outputParameter) are
+        evaluated when the task completes (engine.bpmn.io_mapping), as in Camunda."""
         task.data.update(variables)
-        if not outputs:
-            return
-        saved = {k: task.data[k] for k in local if k in task.data}
-        task.data.update(local)
-        values = {name: workflow.script_engine.evaluate_value(task, v) for name, v in outputs.items()}
-        for key in local:
-            task.data.pop(key, None)
-        task.data.update(saved)
-        task.data.update(values)
+        shadowed = task.internal_data.setdefault(LOCALS, {})
+        for key, value in local.items():
+            shadowed.setdefault(key, task.data.get(key, ABSENT))
+            task.data[key] = value
 
     @staticmethod
     def _audit(row: ExternalTask, worker_id, action: str, now, details: dict) -> dict:

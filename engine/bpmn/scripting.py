@@ -227,8 +227,7 @@ class ArsScriptEngine(PythonScriptEngine):
         if handler is None and external_topic(ext, self.services):
             # A topic no built-in handler owns waits for a worker (engine.external_tasks): the
             # task stays STARTED; its input parameters are local to it, as in Camunda.
-            task.internal_data[EXTERNAL_INPUTS] = {name: self.evaluate_value(task, v)
-                                                   for name, v in ext.get("inputs", {}).items()}
+            task.internal_data[EXTERNAL_INPUTS] = {name: task.data.get(name) for name in ext.get("inputs", {})}
             return None
         if handler is None:
             known = ", ".join(self.services.keys()) or "aucun"
