@@ -234,6 +234,10 @@ def cmd_show(args):
         print(f"  tâche {t['state']:<9} {t['name']} ({t['id']}) échéance {t['due_at'] or '-'}")
     for t in data["timers"]:
         print(f"  minuterie {t['status']:<9} {t['name']} → {t['due_at']}")
+    for t in data.get("external_tasks") or []:
+        held = f" verrouillée par {t['worker_id']} jusqu'à {t['lock_expires_at']}" if t["worker_id"] else ""
+        failed = f" — incident : {t['error_message']}" if t["incident"] else ""
+        print(f"  tâche externe {t['state']:<9} {t['name'] or t['element_id']} (sujet {t['topic']}){held}{failed}")
     print("  variables : " + json.dumps(data["variables"], ensure_ascii=False, default=str))
     return 0
 

@@ -92,6 +92,20 @@ def sync(conn, instance: Instance, before: list, now_tasks: dict, ended: dict, n
     return audit
 
 
+def listing(session, instance_id: int) -> list[dict]:
+    """An instance's external tasks, for `arsflow show`: what waits for which worker."""
+    rows = session.scalars(select(ExternalTask).where(ExternalTask.instance_id == instance_id)
+                           .order_by(ExternalTask.created_at, ExternalTask.id)).all()
+    return [{"id": r.id, "element_id": r.element_id, "name": r.name, "topic": r.topic, "state": r.state,
+             "worker_id": r.worker_id, "lock_expires_at": _iso(r.lock_expires_at), "retries": r.retries,
+             "error_message": r.error_message, "incident": r.incident_at is not None,
+             "created_at": _iso(r.created_at), "ended_at": _iso(r.ended_at)} for r in rows]
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
 class ExternalTasks:
     """The operations behind Camunda's /external-task resource, over one Runtime."""
 

@@ -565,6 +565,7 @@ class Runtime:
             audit = session.scalars(select(AuditEntry).where(AuditEntry.instance_id == instance.id)
                                     .order_by(AuditEntry.id)).all()
             data = self._summary(instance)
+            data["external_tasks"] = external_tasks.listing(session, instance.id)
             data.update({
                 "version": definition.version, "definition_id": definition.id, "name": definition.name,
                 "variables": instance.variables, "incident": instance.incident, "initiator": instance.initiator,

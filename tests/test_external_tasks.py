@@ -88,6 +88,8 @@ def test_external_topic_waits_for_a_worker_and_completes(rt, runtime):
 
     with pytest.raises(WrongWorker, match="It is locked by worker 'w1'"):
         rt().external_tasks.complete(row.id, "w2", {"numero": "n"})
+    shown = rt().show(started["id"])["external_tasks"]
+    assert [(t["topic"], t["state"], t["worker_id"]) for t in shown] == [("raa-publication", "open", "w1")]
     result = rt().external_tasks.complete(row.id, "w1", {"numero": "75-2027-014"}, {"scratch": 1})
     assert result["state"] == "waiting"
     with runtime.db.read() as session:
