@@ -299,6 +299,9 @@ def test_a_lock_survives_a_server_restart(server, runtime):
             "lockDuration": 60000}
     [task] = ExternalTaskClient("avant", server["base"], auth).fetch_and_lock(TOPIC)
     server.stop()
+    shown = subprocess.run([_arsflow(), "show", str(started), "--db", server.db_url], capture_output=True,
+                           text=True, check=True).stdout
+    assert "tâche externe open" in shown and "verrouillée par avant" in shown and "raa-publication" in shown
     server.start()
     assert ExternalTaskClient("autre", server["base"], auth).fetch_and_lock(TOPIC) == []
     assert ExternalTaskClient("avant", server["base"], auth).complete(task["id"], {"numero": "7"}) is True
