@@ -118,7 +118,7 @@ class ExternalTasks:
         """Lock up to `max_tasks` free tasks of these topics for `worker_id`.
         A topic: {"name", "lock_duration" (ms), "variables" (names or None),
         "local_variables" (bool), "business_key", "process_definition_keys",
-        "process_definition_ids", "process_variables" ({name: value})}."""
+        "process_definition_ids", "process_variables" ({name: value}), "extension_properties" (bool)}."""
         if not worker_id:
             raise InvalidInput("workerId is null")
         if max_tasks <= 0 or not topics:
@@ -167,9 +167,23 @@ class ExternalTasks:
                 if names is not None:
                     visible = {n: visible[n] for n in names if n in visible}
                 item = {c: getattr(row, c) for c in _TABLE.c.keys()}
-                item.update(worker_id=worker_id, lock_expires_at=until, variables=visible)
+                item.update(worker_id=worker_id, lock_expires_at=until, variables=visible,
+                            extension_properties=self._properties(session, row) if topic.get("extension_properties")
+                            else {})
                 locked.append(item)
             return locked
+
+    def _properties(self, session, row) -> dict:
+        """The service task's camunda:properties (Camunda's extensionProperties), from the
+        cached definition: texts as drawn."""
+        definition = self.rt.definitions.definition(session, row.definition_id)
+        spec, subprocesses = self.rt.definitions.spec_for(session, definition)
+        for process in [spec, *subprocesses.values()]:
+            for task_spec in process.task_specs.values():
+                if getattr(task_spec, "bpmn_id", None) == row.element_id:
+                    properties = (getattr(task_spec, "extensions", None) or {}).get("properties") or {}
+                    return {str(k): "" if v is None else str(v) for k, v in properties.items()}
+        return {}
 
     @staticmethod
     def _topic_condition(topic: dict):

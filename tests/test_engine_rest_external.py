@@ -53,7 +53,14 @@ def test_fetch_and_lock_returns_locked_tasks_in_camunda_shape(client, runtime):
     assert task["variables"]["recueil"] == {"type": "String", "value": "RAA 75", "valueInfo": {}}
     assert set(task) >= {"id", "executionId", "activityInstanceId", "errorMessage", "errorDetails", "suspended",
                          "tenantId", "extensionProperties", "processDefinitionVersionTag"}
+    assert task["extensionProperties"] == {}  # not asked for
     assert fetch(client, worker="w2").get_json() == []
+
+
+def test_extension_properties_when_asked(client, runtime):
+    runtime.start("publication", {"territory": "75", "urgence": 3})
+    [task] = fetch(client, includeExtensionProperties=True).get_json()
+    assert task["extensionProperties"] == {"raa_api": "https://raa.example/api"}
 
 
 def test_complete_is_204_and_only_for_the_holder(client, runtime):

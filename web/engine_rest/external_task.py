@@ -80,7 +80,7 @@ def fetch_and_lock():
         if timeout > MAX_REQUEST_TIMEOUT:
             raise bad(f"The asynchronous response timeout cannot be set to a value greater than "
                       f"{MAX_REQUEST_TIMEOUT} milliseconds")
-    topics = [_topic(t) for t in (body.get("topics") or [])]
+    topics = [_topic(t, bool(body.get("includeExtensionProperties"))) for t in (body.get("topics") or [])]
     rt = runtime()
     _hook(rt)
     use_priority = bool(body.get("usePriority"))
@@ -117,7 +117,7 @@ def _integer(body: dict, name: str, default: int) -> int:
     return int(value)
 
 
-def _topic(raw) -> dict:
+def _topic(raw, extension_properties: bool = False) -> dict:
     if not isinstance(raw, dict) or not isinstance(raw.get("topicName"), str) or not raw.get("topicName"):
         raise bad("topics : chaque sujet est un objet {\"topicName\": …, \"lockDuration\": …}")
     name = raw["topicName"]
@@ -138,7 +138,8 @@ def _topic(raw) -> dict:
     return {"name": name, "lock_duration": _integer(raw, "lockDuration", 0), "variables": variables,
             "local_variables": bool(raw.get("localVariables")), "business_key": raw.get("businessKey"),
             "process_definition_keys": keys, "process_definition_ids": row_ids,
-            "process_variables": process_variables}
+            "process_variables": process_variables,
+            "extension_properties": extension_properties or bool(raw.get("includeExtensionProperties"))}
 
 
 def _definitions(ids) -> dict:
@@ -165,7 +166,7 @@ def _locked_dtos(tasks: list[dict]) -> list[dict]:
     for task in tasks:
         dto = _base_dto(task, definitions)
         dto.update(errorDetails=task["error_details"], variables=to_camunda_variables(task["variables"]),
-                   extensionProperties={})
+                   extensionProperties=task.get("extension_properties") or {})
         out.append(dto)
     return out
 
