@@ -242,3 +242,23 @@ def test_history_process_instances(client, runtime, clock):
     assert client.get(f"{BASE}/history/process-instance?unfinished=true", headers=OWNER).get_json()[0]["id"] == str(a)
     assert client.get(f"{BASE}/history/process-instance/{b}", headers=OWNER).get_json()["endTime"] is not None
     assert client.get(f"{BASE}/history/process-instance/999", headers=OWNER).status_code == 404
+
+
+def test_history_activity_instances_of_people_and_workers(client, runtime, clock):
+    a = start(runtime, "A")
+    [task] = runtime.tasks(instance_id=a)
+    clock.advance(minutes=30)
+    runtime.complete(task["id"], {"sens": "favorable"}, actor="agent")
+    activities = client.get(f"{BASE}/history/activity-instance?processInstanceId={a}&sortBy=startTime&sortOrder=asc",
+                            headers=OWNER).get_json()
+    [done] = [x for x in activities if x["activityId"] == "donner_avis"]
+    assert (done["activityType"], done["taskId"], done["durationInMillis"], done["canceled"]) == (
+        "userTask", task["id"], 30 * 60 * 1000, False)
+    assert DATE.match(done["startTime"]) and DATE.match(done["endTime"])
+    assert client.get(f"{BASE}/history/activity-instance/count?processInstanceId={a}&unfinished=true",
+                      headers=OWNER).get_json() == {"count": 0}
+    to_cancel = start(runtime, "B")
+    assert send(client, "DELETE", f"/process-instance/{to_cancel}").status_code == 204
+    [cancelled] = client.get(f"{BASE}/history/activity-instance?processInstanceId={to_cancel}",
+                             headers=OWNER).get_json()
+    assert cancelled["canceled"] is True and cancelled["endTime"] is not None
