@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import func, select
 
-from arsflow.engine.models import Instance, ProcessDefinition
+from arsflow.engine.models import AuditEntry, ExternalTask, HumanTask, Instance, ProcessDefinition
 
 from arsflow.web.engine_rest.auth import require_reader
 from arsflow.web.engine_rest.blueprint import bp, runtime
@@ -122,7 +122,6 @@ def get_historic_process_instance(instance_id):
 # instant) and external tasks (external_tasks). Gateways, events and scripts are not listed.
 
 def _activities(session, instance_ids=None) -> list[dict]:
-    from arsflow.engine.models import AuditEntry, ExternalTask, HumanTask
     found = []
     definitions: dict = {}
 
