@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -202,6 +203,9 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     element_id: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict] = mapped_column(default=dict)
+    # Position in the instance's history, shared with activity_history.seq (None: written
+    # outside an engine operation, e.g. a claim: it follows the entry before it).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class User(Base):
@@ -313,3 +317,28 @@ class ExternalTask(Base):
     incident_at: Mapped[datetime | None]  # retries reached 0: an incident until retries are set again
     created_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+
+
+class ActivityInstance(Base):
+    """One activity instance, as Camunda's ACT_HI_ACTINST: an element entered, then left or
+    cancelled. The id is SpiffWorkflow's task id (a user task's row has the same id as its
+    human task); a multi-instance body is `ELEMENT#multiInstanceBody` and parents its items."""
+    __tablename__ = "activity_history"
+    __table_args__ = (Index("ix_activity_history_instance_seq", "instance_id", "seq"),
+                      Index("ix_activity_history_activity", "activity_id", "activity_type"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)  # order within the instance (SEQUENCE_COUNTER_)
+    parent_id: Mapped[str | None] = mapped_column(String(36))  # sub-process / MI body; None: the instance
+    activity_id: Mapped[str] = mapped_column(String(255))
+    activity_name: Mapped[str | None] = mapped_column(String(255))
+    activity_type: Mapped[str] = mapped_column(String(64))  # Camunda's ActivityTypes names
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_seq: Mapped[int | None] = mapped_column(BigInteger)  # position of the end in the instance's history
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    task_id: Mapped[str | None] = mapped_column(String(36))  # userTask: its human_tasks id
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    # A call activity runs inside the same arsflow instance: its sub-workflow's id.
+    called_process_instance_id: Mapped[str | None] = mapped_column(String(36))

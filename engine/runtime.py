@@ -22,6 +22,8 @@ from arsflow.engine.config import Settings
 from arsflow.engine.db import Database
 from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused
 from arsflow.engine.forms import FormValidationError
+from arsflow.engine.history import activities as history
+from arsflow.engine.history import timeline
 from arsflow.engine.models import (
     AuditEntry,
     HumanTask,
@@ -154,6 +156,7 @@ class Runtime:
         spec, subs = self.definitions.spec_for(session, definition)
         workflow = self.serializer.loads(instance.workflow, spec, subs)
         workflow.script_engine = self._script_engine(instance)
+        workflow.arsflow_loaded = history.snapshot(workflow)  # what the operation found (history diff)
         return workflow
 
     def _instance(self, session: Session, instance_id, lock: bool = False) -> Instance:
@@ -212,6 +215,7 @@ class Runtime:
             now = self.now()
             session.execute(update(HumanTask).where(HumanTask.id == task.id)
                             .values(assignee=who.login, claimed_at=now))
+            history.assign(session.connection(), task.id, who.login)
             session.add(AuditEntry(**self._audit(task, who, "claimed", now=now)))
             return self._task_json(task, assignee=who.login)
 
@@ -223,6 +227,7 @@ class Runtime:
                 raise Forbidden("seul le titulaire ou un membre des groupes candidats peut relâcher la tâche")
             now = self.now()
             session.execute(update(HumanTask).where(HumanTask.id == task.id).values(assignee=None, claimed_at=None))
+            history.assign(session.connection(), task.id, None)
             session.add(AuditEntry(**self._audit(task, who, "unclaimed", now=now)))
             return self._task_json(task, assignee=None)
 
@@ -562,8 +567,8 @@ class Runtime:
                                     .order_by(HumanTask.created_at)).all()
             timers = session.scalars(select(Timer).where(Timer.instance_id == instance.id)
                                      .order_by(Timer.due_at)).all()
-            audit = session.scalars(select(AuditEntry).where(AuditEntry.instance_id == instance.id)
-                                    .order_by(AuditEntry.id)).all()
+            names = {t.element_id: t.name for t in timers}
+            names.update({t.element_id: t.name for t in tasks})
             data = self._summary(instance)
             data["external_tasks"] = external_tasks.listing(session, instance.id)
             data.update({
@@ -574,8 +579,7 @@ class Runtime:
                 "timers": [{"id": t.id, "name": t.name, "element_id": t.element_id, "kind": t.kind,
                             "due_at": _iso(t.due_at), "status": t.status, "fired_at": _iso(t.fired_at)}
                            for t in timers],
-                "audit": [{"at": _iso(a.at), "actor": a.actor, "action": a.action, "element_id": a.element_id,
-                           "task_id": a.task_id, "details": a.details} for a in audit],
+                "audit": timeline.instance_timeline(session, instance.id, names, {t.id: t.name for t in tasks}),
             })
             return data
 
@@ -668,16 +672,21 @@ class Runtime:
             instance.incident = None
         if instance.state in ("completed", "terminated"):
             instance.ended_at = now
+        finished = instance.state in ("completed", "terminated")
+        activities = history.diff(workflow, before.get("activities") or {}, now, human_now,
+                                  getattr(workflow, "arsflow_loaded", None))
+        if finished:  # nothing stays open in a finished instance
+            activities.ends += [history.close(tid, started, now) for tid, started in activities.active.items()]
+            activities.active = {}
         instance.workflow = self.serializer.dumps(workflow)
         instance.variables = _json_safe(_variables(workflow))
         instance.updated_at = now
         if instance.territory is None and instance.variables.get("territory"):
             instance.territory = str(instance.variables["territory"])
-        finished = instance.state in ("completed", "terminated")
         if finished:
             human_now, timers_now, messages_now, external_now = {}, {}, {}, {}
         instance.projection = {"human": sorted(human_now), "timers": {k: {"due": v["due"]} for k, v in timers_now.items()},
-                               "messages": sorted(messages_now)}
+                               "messages": sorted(messages_now), "activities": activities.active}
         if external_now or before.get("external"):
             instance.projection["external"] = sorted(external_now)
         if before.get("suspended_on") and not finished:
@@ -767,8 +776,12 @@ class Runtime:
                           "action": effect["kind"], "element_id": effect.get("element_id"),
                           "details": _json_safe({k: v for k, v in effect.items() if k not in ("kind",)})})
         engine.effects = []
+        if instance.state == "completed":  # operations refuse a completed instance: this is the end
+            audit.append(self._audit(None, SYSTEM, "ended", now=now))
         for entry in audit:
             entry["instance_id"] = entry.get("instance_id") or instance.id
+        history.number(activities, audit, timeline.CAUSES, instance.lock_version)
+        history.write(conn, activities, instance.id)
         if audit:
             conn.execute(AuditEntry.__table__.insert(), audit)
         return len(fired_ids)

@@ -506,7 +506,7 @@ def test_task_page_shows_deadline_legal_explanation_and_history(client_for, env)
     assert "jeudi 11 février 2027 à 10 h" in page
     assert "Délai légal" in page and "Délai de 1 mois (P1M) à compter du vendredi 29 janvier 2027" in page
     assert "Analyse de dossier" in page and "DOS-2027-001" in page
-    assert "Démarrage" in page  # the history's first entry
+    assert "Procédure démarrée par" in page  # the history's first entry
     assert "Prenez-la en charge pour la traiter" in page  # not claimed yet: form preview only
     assert "<fieldset class=\"fr-fieldset\" disabled" in page
 

@@ -28,19 +28,6 @@ STATE_LABELS = {
     "fired": ("Déclenchée", "success"),
 }
 
-ACTION_LABELS = {
-    "started": "Démarrage",
-    "claimed": "Prise en charge",
-    "unclaimed": "Tâche relâchée",
-    "completed": "Tâche terminée",
-    "task_cancelled": "Tâche annulée",
-    "timer_fired": "Échéance atteinte",
-    "message": "Message reçu",
-    "terminated": "Arrêt",
-    "retried": "Relance après incident",
-    "incident": "Incident",
-}
-
 
 def _runtime():
     from arsflow.web import get_runtime
@@ -213,15 +200,11 @@ def state_label(state: str | None) -> tuple[str, str]:
     return STATE_LABELS.get(state or "", (state or "—", "info"))
 
 
-def action_label(action: str | None) -> str:
-    return ACTION_LABELS.get(action or "", action or "—")
-
-
 def register(app: Flask) -> None:
     app.jinja_env.filters.update({
         "fr_datetime": fr_datetime, "fr_due": fr_due, "fr_short": fr_short, "fr_date": fr_date,
         "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
-        "action_label": action_label, "readable": readable,
+        "readable": readable,
     })
     app.jinja_env.globals.update({"due_status": due_status, "state_label": state_label, "time_left": time_left,
                                   "plural": plural})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from arsflow.engine.errors import InvalidInput
 from arsflow.engine.models import Instance, ProcessDefinition
-from arsflow.web import form_render, get_runtime, queries
+from arsflow.web import form_render, get_runtime, queries, timeline
 from arsflow.web.formatting import end_of_week, legal_explanation, zone
 from arsflow.web.queries import reading
 from arsflow.web.security import require_login
@@ -120,6 +120,9 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
         definition = s.get(ProcessDefinition, instance.definition_id)
         form = rt.definitions.form(s, task_data["form_id"]) if task_data.get("form_id") else None
         show = queries.filter_show(rt, s, rt.show(instance.id), g.user.login, g.user.groups)
+        people = timeline.display_names(s, [e.get("actor") for e in show["audit"]] + [
+            (e.get("details") or {}).get("assignee") for e in show["audit"]])
+    subjects = {t["id"]: (t.get("properties") or {}).get("subject") for t in show["tasks"]}
     # The task's own data (inside a multi-instance each element has its own copy).
     context = rt.task_data(task_data["id"], g.user.login)
     nodes = form_render.build(form, context, post=post, errors=errors or {},
@@ -132,7 +135,8 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
     return render_template(
         "task.html", task=task_data, instance=instance, definition=definition, nodes=nodes,
         errors=errors or {}, unknown_errors=unknown_errors, error_links=error_links, has_conditions=has_conditions,
-        explanation=explanation, explanation_error=explanation_error, audit=show["audit"],
+        explanation=explanation, explanation_error=explanation_error,
+        history=timeline.readable(show["audit"], people, subjects),
         mine=task_data.get("assignee") == g.user.login, now=rt.now())
 
 

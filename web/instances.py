@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from arsflow.engine.errors import NotFound
 from arsflow.engine.models import Instance, ProcessDefinition, Resource
-from arsflow.web import get_runtime, queries
+from arsflow.web import get_runtime, queries, timeline
 from arsflow.web.queries import reading
 from arsflow.web.security import require_login
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -40,8 +40,12 @@ def show(instance_id: int):
     with reading(rt) as s:
         instance = load_visible_instance(s, instance_id)
         data = queries.filter_show(rt, s, rt.show(instance_id), g.user.login, g.user.groups)
+        people = timeline.display_names(s, [e.get("actor") for e in data["audit"]] + [
+            (e.get("details") or {}).get("assignee") for e in data["audit"]] + [data.get("initiator")])
+    subjects = {t["id"]: (t.get("properties") or {}).get("subject") for t in data["tasks"]}
     return render_template("instance.html", instance=instance, data=data, can_stop=may_terminate(instance),
-                           can_retry=may_retry(instance), now=rt.now())
+                           can_retry=may_retry(instance), history=timeline.readable(data["audit"], people, subjects),
+                           initiator=people.get(data.get("initiator"), data.get("initiator")), now=rt.now())
 
 
 @bp.route("/<int:instance_id>/diagramme.json")

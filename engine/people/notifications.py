@@ -18,6 +18,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from arsflow.engine.errors import InvalidInput, NotFound
+from arsflow.engine.history import activities as history
 from arsflow.engine.models import (
     AuditEntry,
     HumanTask,
@@ -261,6 +262,8 @@ class Notifier:
                                                         for g in dict.fromkeys(groups)])
         after = {"assignee": values.get("assignee", before["assignee"]),
                  "candidate_groups": list(groups) if groups is not None else before["candidate_groups"]}
+        if after["assignee"] != before["assignee"]:
+            history.assign(session.connection(), task.id, after["assignee"])
         self._audit(session, instance_id=task.instance_id, task_id=task.id, element_id=task.element_id,
                     action="reassigned", now=now, details={"cause": cause, "before": before, "after": after})
 
