@@ -90,7 +90,6 @@ class HistoryDiff:
     inserts: list = field(default_factory=list)
     ends: list = field(default_factory=list)
     active: dict = field(default_factory=dict)  # open activity instances: id -> started_at ISO
-    seq: int = 0  # order of the inserts within the operation (renumbered by `number`)
     late: set = field(default_factory=set)  # ends listed after the operation's inserts
 
 
@@ -110,7 +109,6 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
         was_open = tid in before_active
         if was_open:
             seen.add(tid)
-        kind = None
         if state & ACTIVE:
             if was_open:
                 out.active[tid] = before_active[tid]
@@ -119,7 +117,7 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
             if kind.startswith("boundary"):
                 continue  # Camunda records a boundary event only when it fires
             out.active[tid] = now_iso
-            out.inserts.append(_row(task, spec, kind, tid, now, None, human, out))
+            out.inserts.append(_row(task, spec, kind, tid, now, None, human))
         elif state == TaskState.COMPLETED or state == TaskState.CANCELLED:
             cancelled = state == TaskState.CANCELLED
             if was_open:
@@ -130,7 +128,7 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
                     out.late.add(tid)  # ends once what it holds (or awaits) has run
             elif not cancelled and loaded.get(task.id) != TaskState.COMPLETED:
                 kind = activity_type(spec)  # entered and left within this operation
-                out.inserts.append(_row(task, spec, kind, tid, now, now, human, out))
+                out.inserts.append(_row(task, spec, kind, tid, now, now, human))
     for tid, started in before_active.items():
         if tid not in seen:  # removed from the tree by the operation (pruned or reset)
             out.ends.append(_end(tid, started, now, False))
@@ -141,7 +139,7 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
     return out
 
 
-def _row(task, spec, kind, tid, started, ended, human, out: HistoryDiff) -> dict:
+def _row(task, spec, kind, tid, started, ended, human) -> dict:
     parent = task.parent
     if parent is not None and _is_loop(parent.task_spec):
         parent_id = str(parent.id)
@@ -230,7 +228,6 @@ def number(changes: HistoryDiff, audit: list, causes: set, operation: int) -> No
     for entry in rest:
         seq += 1
         entry["seq"] = seq
-    changes.seq = seq
 
 
 def write(conn, changes: HistoryDiff, instance_id: int) -> None:
