@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from engine.db import Database
-from engine.models import ActivityInstance, AuditEntry, HumanTask, Instance, Timer
-from engine import users
+from arsflow.engine.db import Database
+from arsflow.engine.models import ActivityInstance, AuditEntry, HumanTask, Instance, Timer
+from arsflow.engine.people import users
 
 from .bpmn_builder import chain, definitions, flow, timer_boundary, user_task
 from .conftest import POSTGRES_URL, _postgres_schema_url
