@@ -158,7 +158,7 @@ def test_instance_diagram_is_drawn_with_markers(server, page):
     shot(page, "instance")
     # The DSFR tabs script works under the CSP: the history tab opens.
     page.click("#onglet-historique")
-    expect(page.locator("#onglet-historique-panel")).to_contain_text("Démarrage")
+    expect(page.locator("#onglet-historique-panel")).to_contain_text("Procédure démarrée par")
     expect(page.locator("#onglet-historique-panel")).to_be_visible()
     expect(page.locator("#minuteries")).to_be_hidden()
     assert not page.problems, page.problems

@@ -62,6 +62,7 @@ class Cli:
         argv = ["tasks"] + (["--instance", str(instance_id)] if instance_id else []) + (["--as", actor] if actor else [])
         found = self(*argv)
         assert len(found) < limit
+        self.listed = found
         return found
 
     def claim(self, task_id, actor):
@@ -186,9 +187,10 @@ class CliCts(Cli):
     instance's variables, where the same rows are."""
 
     def task_data(self, task_id, actor=None):
-        task = next(t for t in self.tasks() if t["id"] == task_id)
-        rows = self.show(task["instance_id"])["variables"]["designating_bodies"]
-        return {"body": next(r for r in rows if r["name"] == task["properties"]["subject"])}
+        task = next(t for t in self.listed if t["id"] == task_id)  # from the listing just made
+        if not hasattr(self, "bodies"):  # the DMN's rows, fixed at the start: read once
+            self.bodies = self.show(task["instance_id"])["variables"]["designating_bodies"]
+        return {"body": next(r for r in self.bodies if r["name"] == task["properties"]["subject"])}
 
 
 @MULTI_INSTANCE_RESTART
