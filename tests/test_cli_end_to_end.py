@@ -19,8 +19,8 @@ import pytest
 
 from arsflow.engine.time.clock import FixedClock
 
-from . import test_procedure_cpom as cpom_steps
-from . import test_procedure_cts as cts_steps
+from tests import test_procedure_cpom as cpom_steps
+from tests import test_procedure_cts as cts_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 ARSFLOW = shutil.which("arsflow", path=str(Path(sys.executable).parent)) or shutil.which("arsflow")
@@ -76,6 +76,24 @@ class Cli:
 
     def show(self, instance_id):
         return self("show", str(instance_id))
+
+    def worker(self, topic, variables):
+        """An external-task worker (the RAA connector) in its own process: fetch and lock one
+        task of `topic`, complete it (the command line has no external-task command)."""
+        script = (
+            "import json, sys\n"
+            "from arsflow.engine.config import Settings\n"
+            "from arsflow.engine.db import Database\n"
+            "from arsflow.engine.runtime import Runtime\n"
+            "from arsflow.engine.time.clock import FixedClock\n"
+            "url, now, topic, variables = sys.argv[1:5]\n"
+            "rt = Runtime(Database(url), Settings(database_url=url), clock=FixedClock(now))\n"
+            "[task] = rt.external_tasks.fetch_and_lock('e2e', [{'name': topic, 'lock_duration': 60000}], 1)\n"
+            "rt.external_tasks.complete(task['id'], 'e2e', json.loads(variables))\n")
+        done = subprocess.run([sys.executable, "-c", script, self.db_url, self.clock.now().isoformat(), topic,
+                               json.dumps(variables)], capture_output=True, text=True, env=self.env, timeout=180)
+        self.processes += 1
+        assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +162,8 @@ def prs_finish(cli, iid):
     [arreter] = prs_open(cli, iid, "Arrêter le PRS")
     cli.clock.set("2027-03-10T09:00:00+00:00")
     cli.complete(arreter["id"], {"date_arrete": "2027-03-10", "reference_arrete": "ARS-2027-42"}, actor="dg")
-    [publish] = prs_open(cli, iid, "Publier l'arrêté du PRS")
-    cli.complete(publish["id"], {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"},
-                 actor="strategie")
-    return assert_ran_to_the_end(cli, iid, "Publier l'arrêté du PRS")
+    cli.worker("raa-publication", {"date_publication": "2027-03-12", "reference_publication": "RAA n° 12"})
+    return assert_ran_to_the_end(cli, iid, "Arrêter le PRS")
 
 
 @MULTI_INSTANCE_RESTART

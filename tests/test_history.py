@@ -16,7 +16,7 @@ from arsflow.engine.bpmn.definitions import collect_sources
 from arsflow.engine.models import ActivityInstance
 from arsflow.engine.runtime import Runtime
 
-from .bpmn_builder import chain, definitions, flow, timer_boundary, user_task
+from tests.bpmn_builder import chain, definitions, flow, timer_boundary, user_task
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ["warm", "cold"]
@@ -223,8 +223,10 @@ def prs_run(rt, clock, make_user):
     rt().tick()
     clock.set("2027-03-10T10:00:00+00:00")
     rt().complete(task("Arrêter le PRS"), {"date_arrete": "2027-03-10", "reference_arrete": "A-1"}, actor="dg")
-    rt().complete(task("Publier l'arrêté du PRS"), {"date_publication": "2027-03-12",
-                                                    "reference_publication": "RAA 12"}, actor="strategie")
+    [raa] = rt().external_tasks.fetch_and_lock("connecteur-raa", [{"name": "raa-publication",
+                                                                   "lock_duration": 60_000}], 1)
+    rt().external_tasks.complete(raa["id"], "connecteur-raa", {"date_publication": "2027-03-12",
+                                                                "reference_publication": "RAA 12"})
     return iid
 
 
@@ -250,8 +252,8 @@ def test_prs_multi_instance_history(rt_for, runtime, clock, make_user, mode):
     assert all(r.parent_id in {i.id for i in items} for r in avis)
     tacit = [r for r in history if r.activity_id == "Timer_echeance"]
     assert len(tacit) == 1 and tacit[0].activity_type == "boundaryTimer"
-    assert {r.activity_id for r in history if r.activity_type == "userTask"} >= {"Task_arreter_prs",
-                                                                                "Task_publier_arrete"}
+    assert {r.activity_id for r in history if r.activity_type == "userTask"} >= {"Task_arreter_prs"}
+    assert [r.activity_type for r in history if r.activity_id == "Task_publier_raa"] == ["serviceTask"]
     assert all(r.ended_at is not None for r in history)
 
 

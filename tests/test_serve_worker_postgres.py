@@ -26,8 +26,8 @@ from arsflow.engine.db import Database
 from arsflow.engine.models import ActivityInstance, AuditEntry, HumanTask, Instance, Timer
 from arsflow.engine.people import users
 
-from .bpmn_builder import chain, definitions, flow, timer_boundary, user_task
-from .conftest import POSTGRES_URL, _postgres_schema_url
+from tests.bpmn_builder import chain, definitions, flow, timer_boundary, user_task
+from tests.conftest import POSTGRES_URL, _postgres_schema_url
 
 ARSFLOW = shutil.which("arsflow", path=str(Path(sys.executable).parent)) or shutil.which("arsflow")
 pytestmark = [pytest.mark.skipif(not POSTGRES_URL, reason="ARSFLOW_TEST_POSTGRES_URL not set"),

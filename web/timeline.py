@@ -85,6 +85,8 @@ def _sentence(entry: dict, person, subject) -> str | None:
         "reminder": f"Relance envoyée pour la tâche {_quoted(entry, subject)}",
         "escalation": f"Échéance dépassée, signalée pour la tâche {_quoted(entry, subject)}",
         "reassigned": f"Tâche {_quoted(entry, subject)} réattribuée",
+        "external_task_completed": f"{_quoted(entry)} effectué par un service externe",
+        "external_task_failed": f"Échec du service externe sur {_quoted(entry)}",
     }.get(action)
 
 

@@ -17,7 +17,8 @@ from arsflow.engine.models import ActivityInstance, AuditEntry
 
 # What starts an operation: listed before the activities that operation ran.
 CAUSES = {"started", "claimed", "unclaimed", "completed", "message", "timer_fired", "retried", "terminated",
-          "deadline_suspended", "deadline_resumed", "reassigned"}
+          "deadline_suspended", "deadline_resumed", "reassigned", "external_task_completed",
+          "external_task_bpmn_error", "external_task_failed", "external_task_retries"}
 
 
 def _iso(value):
