@@ -69,6 +69,10 @@ def activity_type(spec) -> str:
     return "task"
 
 
+def _is_event_subprocess(spec) -> bool:
+    return any(cls.__name__ == "EventSubprocess" for cls in type(spec).__mro__)
+
+
 def _is_loop(spec) -> bool:
     return any(cls.__name__ in _LOOPS for cls in type(spec).__mro__)
 
@@ -114,8 +118,8 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
                 out.active[tid] = before_active[tid]
                 continue
             kind = activity_type(spec)
-            if kind.startswith("boundary"):
-                continue  # Camunda records a boundary event only when it fires
+            if kind.startswith("boundary") or (_is_event_subprocess(spec) and state != TaskState.STARTED):
+                continue  # Camunda records a boundary event or event sub-process only when it fires
             out.active[tid] = now_iso
             out.inserts.append(_row(task, spec, kind, tid, now, None, human))
         elif state == TaskState.COMPLETED or state == TaskState.CANCELLED:
