@@ -279,8 +279,10 @@ def cmd_deadline(args):
 
 
 def cmd_serve(args, web=True):
+    from arsflow.engine.bpmn.script_limits import apply_process_memory_limit
     from arsflow.engine.time.scheduler import TimerScheduler
     rt = build_runtime(args)
+    apply_process_memory_limit(rt.settings.memory_limit_mb)
     scheduler = TimerScheduler(rt)
     scheduler.start()
     if not web:

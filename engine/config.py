@@ -27,6 +27,12 @@ class Settings:
     managers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_MANAGERS_GROUP", "managers"))
     # Accounts of external-task workers (Camunda REST fetchAndLock/complete).
     workers_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_WORKERS_GROUP", "workers"))
+    # Bounds of one script or expression evaluation (0 = none): past them, an incident.
+    script_timeout: float = field(default_factory=lambda: float(os.environ.get("ARSFLOW_SCRIPT_TIMEOUT", "5")))
+    script_memory_mb: int = field(default_factory=lambda: int(os.environ.get("ARSFLOW_SCRIPT_MEMORY_MB", "512")))
+    # Hard address-space cap of `serve` and `worker` processes, in MB (unset: none).
+    memory_limit_mb: int | None = field(
+        default_factory=lambda: int(os.environ["ARSFLOW_MEMORY_LIMIT_MB"]) if os.environ.get("ARSFLOW_MEMORY_LIMIT_MB") else None)
 
     @property
     def tzinfo(self) -> ZoneInfo:

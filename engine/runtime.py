@@ -16,6 +16,7 @@ from uuid import UUID, uuid5
 from arsflow.engine.bpmn.definitions import DefinitionStore
 from arsflow.engine.bpmn.io_mapping import process_scope
 from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
+from arsflow.engine.bpmn.script_limits import Limits
 from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_environment
 from arsflow.engine.bpmn.serialization import WorkflowSerializer
 from arsflow.engine.config import Settings
@@ -121,7 +122,9 @@ class Runtime:
         self.definitions = DefinitionStore()
         self.serializer = WorkflowSerializer()
         self.script_context = ScriptContext(self.clock, self.settings.timezone, self.settings.territory)
-        self.environment = build_environment(self.script_context, {**_builtin_helpers(), **(helpers or {})})
+        self.environment = build_environment(self.script_context, {**_builtin_helpers(), **(helpers or {})},
+                                             Limits(self.settings.script_timeout or None,
+                                                    self.settings.script_memory_mb or None))
         # Side effects that service handlers queue (e.g. "notification") are recorded in the
         # audit log; a module may also handle a kind inside the same transaction:
         # handler(session, instance, effect, now). engine.notifications registers itself here.

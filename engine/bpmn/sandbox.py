@@ -15,8 +15,9 @@ Two lines of defence:
    or classes, `str.format` reached indirectly) and the builtins simply do not contain
    `open`, `__import__`, `getattr`, `type`…
 
-Not covered: CPU and memory exhaustion (`while True: pass`,
-`'a' * 10**10`). Helpers are trusted code: whatever they return is reachable by scripts.
+Time and memory are bounded by `script_limits` (guarded `*`, `**`, `<<`, `+`, `range` and
+growing `str` methods; a watchdog interrupts an evaluation past its time or memory budget).
+Helpers are trusted code: whatever they return is reachable by scripts.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ from RestrictedPython.transformer import (
     copy_locations,
 )
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from arsflow.engine.bpmn.script_limits import (GROWING_TEXT_METHODS, INPLACE_GUARDS, Limits, guarded_add, guarded_lshift,
+                            guarded_mul, guarded_pow, guarded_range, guarded_text_method)
 
 __all__ = ["SandboxError", "RestrictedEnvironment", "make_script_engine", "compile_script"]
 
@@ -117,12 +121,26 @@ def _precheck(tree: ast.AST) -> list[tuple[int, int, int, str]]:
     return sorted(found)
 
 
+_GUARDED_BINOPS = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_", ast.Add: "_add_"}
+
+
 class _Policy(RestrictingNodeTransformer):
     """RestrictedPython's policy, plus `d[k] += v` (very common in scripts, refused upstream).
 
     `d[k] op= v` becomes `_inplaceitem_(d, k, 'op=', v)`: `d` and `k` are evaluated once and
-    the write still goes through the write guard.
+    the write still goes through the write guard. `a * b`, `a ** b`, `a << b` and `a + b`
+    become `_mul_(a, b)`…: size checks before the work (see `script_limits`).
     """
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        node = super().visit_BinOp(node)
+        guard = _GUARDED_BINOPS.get(type(node.op))
+        if guard is None:
+            return node
+        call = ast.Call(func=ast.Name(guard, ast.Load()), args=[node.left, node.right], keywords=[])
+        copy_locations(call, node)
+        ast.fix_missing_locations(call)
+        return call
 
     def visit_AugAssign(self, node: ast.AugAssign) -> Any:
         if not isinstance(node.target, ast.Subscript):
@@ -194,6 +212,8 @@ def _guarded_getattr(ob: Any, name: str) -> Any:
     second line for `str.format` and anything a future transformer change might let through."""
     if name[0] == "_" or name in FORBIDDEN_ATTRIBUTES:
         raise SandboxError(f"l'attribut « .{name} » est interdit")
+    if name in GROWING_TEXT_METHODS and isinstance(ob, (str, bytes, bytearray)):
+        return guarded_text_method(ob, name, getattr(ob, name))
     return getattr(ob, name)
 
 
@@ -203,6 +223,9 @@ _INPLACE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">>=": operator.irshift, "|=": operator.ior, "^=": operator.ixor, "&=": operator.iand,
     "//=": operator.ifloordiv, "@=": operator.imatmul,
 }
+
+
+_INPLACE_OPS.update(INPLACE_GUARDS)  # `s += s` checked like `s = s + s` (result size, not in place)
 
 
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
@@ -259,7 +282,8 @@ _BUILTIN_NAMES = (
 )
 
 SAFE_BUILTINS: dict[str, Any] = {name: getattr(builtins, name) for name in _BUILTIN_NAMES}
-SAFE_BUILTINS.update(datetime=datetime, date=date, timedelta=timedelta, timezone=timezone)
+SAFE_BUILTINS.update(datetime=datetime, date=date, timedelta=timedelta, timezone=timezone,
+                     pow=guarded_pow, range=guarded_range)
 
 # C code imports through the *calling frame's* builtins: `datetime.strftime` does
 # `import time`, `datetime.strptime` does `import _strptime`. Scripts cannot name
@@ -289,6 +313,10 @@ _GUARDS: dict[str, Any] = {
     "_inplaceitem_": _inplaceitem,
     "_apply_": _apply,
     "_print_": _PrintSink,
+    "_mul_": guarded_mul,
+    "_pow_": guarded_pow,
+    "_lshift_": guarded_lshift,
+    "_add_": guarded_add,
 }
 _SCRIPT_LOCALS = frozenset({"_print"})  # created by the transformed module itself
 
@@ -306,8 +334,9 @@ class RestrictedEnvironment(TaskDataEnvironment):
     task data key shadowing a helper makes `execute` fail fast (`check_for_overwrite`).
     """
 
-    def __init__(self, helpers: dict[str, Callable] | None = None):
+    def __init__(self, helpers: dict[str, Callable] | None = None, limits: Limits | None = None):
         super().__init__({})
+        self.limits = limits or Limits()
         for name, func in (helpers or {}).items():
             self.register(name, func)
 
@@ -322,7 +351,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
         code = compile_script(expression, "eval")
         self._prepare_context(context)
         namespace = {**self.globals, **(external_context or {}), **context, **_GUARDS}
-        return eval(code, namespace)
+        return self.limits.run(lambda: eval(code, namespace))
 
     def execute(self, script: str, context: dict, external_context: dict | None = None):
         code = compile_script(script, "exec")  # refuses before touching task data
@@ -335,7 +364,7 @@ class RestrictedEnvironment(TaskDataEnvironment):
         context.update(external_context)
         context.update(_GUARDS)
         try:
-            exec(code, context)
+            self.limits.run(lambda: exec(code, context))
         except Exception as err:
             _stringify_first_arg(err)
             raise

@@ -14,6 +14,7 @@ from arsflow.engine.bpmn.expressions import compile_expression, split_marked, un
 from arsflow.engine.bpmn.juel_beans import ExecutionBean, TaskBean
 from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
 from arsflow.engine.errors import Refused
+from arsflow.engine.bpmn.script_limits import Limits
 from arsflow.engine.services import (
     EXTERNAL_INPUTS,
     ServiceCall,
@@ -52,7 +53,8 @@ class ScriptContext:
             return self.tzinfo
 
 
-def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None) -> RestrictedEnvironment:
+def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None,
+                      limits: Limits | None = None) -> RestrictedEnvironment:
     """One sandbox per runtime: its compiled-code cache is shared by every operation."""
 
     def data():
@@ -118,7 +120,7 @@ def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None) -> 
                "french_day": french_day, "refuse": refuse, "territory_region": territory_region,
                "date": date, "datetime": datetime, "timedelta": timedelta}
     helpers.update(extra_helpers or {})
-    return RestrictedEnvironment(helpers)
+    return RestrictedEnvironment(helpers, limits)
 
 
 class ArsScriptEngine(PythonScriptEngine):
