@@ -79,9 +79,15 @@ _CANDIDATES = TaskCandidate.__table__
 S_SYNC_CANDIDATES = (_CANDIDATES.update().where(_CANDIDATES.c.task_id.in_(bindparam("ids", expanding=True)))
                      .values(state=select(_TASKS.c.state).where(_TASKS.c.id == _CANDIDATES.c.task_id)
                              .scalar_subquery()))
-S_COMPLETE_TASK = (_TASKS.update().where(_TASKS.c.id == bindparam("b_id"))
-                   .values(state=COMPLETED, completed_at=bindparam("completed_at"),
-                           completed_by=bindparam("completed_by")))
+# Task writes are conditional on the state read: rowcount 0 means another operation won.
+S_COMPLETE_TASK_AS_SYSTEM = (_TASKS.update().where(_TASKS.c.id == bindparam("b_id"), _TASKS.c.state == OPEN)
+                             .values(state=COMPLETED, completed_at=bindparam("completed_at"),
+                                     completed_by=bindparam("completed_by")))
+S_COMPLETE_TASK = S_COMPLETE_TASK_AS_SYSTEM.where(or_(_TASKS.c.assignee.is_(None),
+                                                      _TASKS.c.assignee == bindparam("b_login")))
+S_CLAIM_TASK = (_TASKS.update().where(_TASKS.c.id == bindparam("b_id"), _TASKS.c.state == OPEN,
+                                      or_(_TASKS.c.assignee.is_(None), _TASKS.c.assignee == bindparam("login")))
+                .values(assignee=bindparam("login"), claimed_at=bindparam("claimed_at")))
 
 
 @dataclass
@@ -216,8 +222,12 @@ class Runtime:
             if task.assignee and task.assignee != who.login:
                 raise Conflict(f"tâche déjà prise en charge par {task.assignee}", task_id=task_id)
             now = self.now()
-            session.execute(update(HumanTask).where(HumanTask.id == task.id)
-                            .values(assignee=who.login, claimed_at=now))
+            # Conditional: of two concurrent claims (or a claim and a completion) one only wins.
+            claimed = session.connection().execute(S_CLAIM_TASK, {"b_id": task.id, "login": who.login,
+                                                                  "claimed_at": now})
+            if claimed.rowcount != 1:
+                raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
+                               "rechargez-la", task_id=task_id)
             history.assign(session.connection(), task.id, who.login)
             session.add(AuditEntry(**self._audit(task, who, "claimed", now=now)))
             return self._task_json(task, assignee=who.login)
@@ -229,7 +239,13 @@ class Runtime:
             if task.assignee != who.login and not self._is_candidate(task, who, session):
                 raise Forbidden("seul le titulaire ou un membre des groupes candidats peut relâcher la tâche")
             now = self.now()
-            session.execute(update(HumanTask).where(HumanTask.id == task.id).values(assignee=None, claimed_at=None))
+            released = session.connection().execute(
+                _TASKS.update().where(_TASKS.c.id == task.id, _TASKS.c.state == OPEN,
+                                      _TASKS.c.assignee.is_(None) if task.assignee is None
+                                      else _TASKS.c.assignee == task.assignee)
+                .values(assignee=None, claimed_at=None))
+            if released.rowcount != 1:
+                raise Conflict("la tâche a changé entre-temps : rechargez-la", task_id=task_id)
             history.assign(session.connection(), task.id, None)
             session.add(AuditEntry(**self._audit(task, who, "unclaimed", now=now)))
             return self._task_json(task, assignee=None)
@@ -703,7 +719,11 @@ class Runtime:
         conn = session.connection()
         for task_id, login in completed.items():
             if task_id in gone:
-                conn.execute(S_COMPLETE_TASK, {"b_id": task_id, "completed_at": now, "completed_by": login})
+                done = conn.execute(S_COMPLETE_TASK if login else S_COMPLETE_TASK_AS_SYSTEM,
+                                    {"b_id": task_id, "completed_at": now, "completed_by": login, "b_login": login})
+                if done.rowcount != 1:  # claimed by someone else, or completed, since it was read
+                    raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
+                                   "rechargez-la", task_id=task_id)
         cancelled = gone - set(completed)
         if cancelled:
             conn.execute(S_CANCEL_TASKS, {"ids": sorted(cancelled)})
