@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import sys
 from datetime import datetime
@@ -308,14 +309,36 @@ def cmd_serve(args, web=True):
     return 0
 
 
+_ARGPARSE_FR = (
+    ("the following arguments are required", "arguments obligatoires manquants"),
+    ("unrecognized arguments", "arguments inconnus"),
+    ("invalid int value", "entier invalide"),
+    ("invalid choice", "choix invalide"),
+    ("expected one argument", "une valeur est attendue"),
+    ("not allowed with argument", "incompatible avec l'argument"),
+    ("one of the arguments", "l'un de ces arguments est obligatoire :"),
+    ("is required", ""),
+)
+
+
+class FrenchArgumentParser(argparse.ArgumentParser):
+    """argparse's own usage errors, in French."""
+
+    def error(self, message):
+        for english, french in _ARGPARSE_FR:
+            message = message.replace(english, french)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog} : erreur : {message.strip()}\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = FrenchArgumentParser(add_help=False)
     common.add_argument("--db", help="URL SQLAlchemy (défaut : SQLite sous instance/, ou ARSFLOW_DATABASE_URL)")
     common.add_argument("--now", help="horloge du moteur pour cette commande (ISO 8601)")
     common.add_argument("--json", action="store_true", help="sortie JSON")
 
-    p = argparse.ArgumentParser(prog="arsflow", description="Moteur BPMN et corbeille de tâches des ARS")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = FrenchArgumentParser(prog="arsflow", description="Moteur BPMN et corbeille de tâches des ARS")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=FrenchArgumentParser)
 
     s = sub.add_parser("init", parents=[common], help="crée ou met à jour la base")
     s.add_argument("--demo", action="store_true", help="charge les procédures et des données de démonstration")
@@ -413,6 +436,8 @@ def parser() -> argparse.ArgumentParser:
         s.set_defaults(func=lambda a, resume=resume: cmd_suspend(a, resume=resume))
 
     s = sub.add_parser("deadline", parents=[common], help="calcule un délai légal")
+    # "-P1D" is a (negative) delay, not an option: the command explains why it is refused.
+    s._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-P")
     s.add_argument("start")
     s.add_argument("delay")
     s.add_argument("--territory")
@@ -448,6 +473,12 @@ def main(argv=None) -> int:
             for key, msg in (extra or {}).items():
                 print(f"  {key} : {msg}", file=sys.stderr)
         return 2 if err.code in (403, 404, 409) else 1
+    except (ValueError, OverflowError, TypeError, RecursionError) as err:
+        # Input that slipped past the checks above: a message, not a traceback.
+        if os.environ.get("ARSFLOW_DEBUG"):
+            raise
+        print(f"erreur : donnée invalide ({type(err).__name__}) : {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

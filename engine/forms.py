@@ -784,6 +784,8 @@ def _coerce(field: Field, raw: Any, from_strings: bool) -> tuple[Any, str | None
         values = [v for v in raw if not (from_strings and v == "")]
         return values, None
     if isinstance(raw, list):
+        if not from_strings:  # JSON says what it means: [1] is a list, not the number 1
+            return None, MSG_SINGLE
         if len(raw) == 1:
             raw = raw[0]
         elif raw:

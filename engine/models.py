@@ -221,6 +221,8 @@ class User(Base):
     # immediate | digest | none (see engine.notifications): how the person wants to be told.
     notification_preference: Mapped[str] = mapped_column(String(16), default="immediate",
                                                          server_default="immediate")
+    # Bumped at logout and at each password change: sessions carrying an older one end.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class UserGroup(Base):

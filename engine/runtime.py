@@ -21,6 +21,7 @@ from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_
 from arsflow.engine.bpmn.serialization import WorkflowSerializer
 from arsflow.engine.config import Settings
 from arsflow.engine.db import Database
+from arsflow.engine.input_checks import check_business_key, check_data, check_id
 from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused
 from arsflow.engine.forms import FormValidationError
 from arsflow.engine.history import activities as history
@@ -170,7 +171,7 @@ class Runtime:
 
     def _instance(self, session: Session, instance_id, lock: bool = False) -> Instance:
         query = Q_INSTANCE.with_for_update() if lock and self.db.is_postgres else Q_INSTANCE
-        row = session.connection().execute(query, {"id": int(instance_id)}).first()
+        row = session.connection().execute(query, {"id": check_id(instance_id)}).first()
         if row is None:
             raise NotFound(f"instance {instance_id} introuvable")
         return Instance(**row._mapping)  # detached: _persist writes it with a version-checked UPDATE
@@ -180,10 +181,12 @@ class Runtime:
               actor: str | None = None, definition_id: int | None = None) -> dict:
         """Start the latest version of `process_key`, or exactly `definition_id` when given."""
         data = dict(data or {})
+        check_data(data)
+        check_business_key(business_key)
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             if definition_id is not None:
-                definition = self.definitions.definition(session, int(definition_id))
+                definition = self.definitions.definition(session, check_id(definition_id, "définition"))
                 if definition.key != process_key:
                     raise InvalidInput(f"la définition {definition_id} n'est pas une version de {process_key!r}")
             else:
@@ -253,6 +256,7 @@ class Runtime:
     def complete(self, task_id: str, data: dict | None = None, actor: str | None = None,
                  expected_version: int | None = None, from_strings: bool = False) -> dict:
         data = dict(data or {})
+        check_data(data)
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             task = self._task_for(session, task_id, who, lock=True)
@@ -299,6 +303,9 @@ class Runtime:
         variables (compared as text, as typed on a command line)."""
         if not business_key and not correlate:
             raise InvalidInput("indiquez --business-key ou --correlate VAR=VALEUR")
+        check_data(data or {})
+        check_data(correlate or {}, "correlate")
+        check_business_key(business_key)
         return self.correlate_message(name, business_key=business_key, keys=correlate, variables=data,
                                       actor=actor, as_text=True)[0]
 
@@ -370,6 +377,7 @@ class Runtime:
               latest_definition: bool = False) -> dict:
         """Resume an instance in incident: the failed element runs again, with the data fixed
         (`data` merged into the failed task) or on the newest definition of its process."""
+        check_data(data or {})
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             instance = self._instance(session, instance_id, lock=True)

@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from engine.config import Settings
-from engine.errors import Conflict, Forbidden
-from engine.runtime import Runtime
+from arsflow.engine.config import Settings
+from arsflow.engine.errors import Conflict, Forbidden
+from arsflow.engine.runtime import Runtime
 from tests.bpmn_builder import simple_user_process
 
 ROUNDS = 6

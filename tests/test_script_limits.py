@@ -14,7 +14,7 @@ from arsflow.engine.bpmn.script_limits import Limits, ScriptLimitExceeded
 from tests.bpmn_builder import chain, definitions, script_task, timer_boundary, user_task
 
 
-def _run(source, timeout=0.5, memory_mb=100, mode="exec"):
+def _run(source, timeout=30, memory_mb=1024, mode="exec"):
     env = RestrictedEnvironment({}, Limits(timeout, memory_mb))
     ctx = {}
     if mode == "eval":

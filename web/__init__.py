@@ -53,9 +53,15 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("ARSFLOW_SECRET_KEY") or _ephemeral_secret()
     app.extensions["arsflow_runtime"] = runtime
+    proxies = int(app.config.get("ARSFLOW_PROXY_FIX") or os.environ.get("ARSFLOW_PROXY_FIX") or 0)
+    if proxies:  # behind N reverse proxies: trust their X-Forwarded-For/-Proto/-Host
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from arsflow.web import (api, auth, dashboard, errors, formatting, inbox, instances, people, procedures,
-                             security, static_assets)
+    from arsflow.web import (api, auth, dashboard, door, errors, formatting, inbox, instances, origin, people,
+                             procedures, security, static_assets)
+    door.register(app)
+    origin.register(app)
     static_assets.register(app)
     people.register(app)
     formatting.register(app)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from arsflow.engine.people import users as users_module
-from arsflow.web import get_runtime
+from arsflow.web import get_runtime, throttle
 from arsflow.web.queries import reading
 from arsflow.web.security import log_in, log_out, require_login, safe_next
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -23,12 +23,17 @@ def login():
     user = None
     if login_value and password:
         with reading(rt) as s:
-            user = users_module.authenticate(s, login_value, password)
+            user, wait = throttle.check_password_login(s, login_value, password, request.remote_addr)
+            version = user.session_version if user is not None else 0
+        if wait:
+            return render_template("login.html", suivant=target, login_value=login_value,
+                                   error=f"Trop de tentatives : réessayez dans {wait} seconde(s)."), \
+                429, {"Retry-After": str(wait)}
     if user is None:
         # One message for unknown login and wrong password: no account enumeration.
         return render_template("login.html", suivant=target, login_value=login_value,
                                error="Identifiant ou mot de passe incorrect."), 401
-    log_in(user.login)
+    log_in(user.login, version)
     flash(f"Bienvenue, {user.display_name or user.login}.", "success")
     return redirect(target or url_for("inbox.tasks"))
 

@@ -18,6 +18,8 @@ TITLES = {
     405: "Méthode non autorisée",
     409: "Conflit",
     413: "Envoi trop volumineux",
+    415: "Type de contenu refusé",
+    429: "Trop de tentatives",
     422: "Incident d'exécution",
     500: "Erreur interne",
 }

@@ -14,7 +14,8 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from arsflow.engine.people import users as users_module
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, has_request_context, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
@@ -81,8 +82,8 @@ def _load_user():
     rt = get_runtime()
     with reading(rt) as s:
         user = s.get(users_module.User, login)
-        if user is None or not user.active:
-            session.pop("login", None)
+        if user is None or not user.active or session.get("sv") != (user.session_version or 0):
+            session.clear()  # logged out elsewhere, password changed, or account closed
             return
         groups = frozenset(users_module.groups_of(s, login))
     g.user = CurrentUser(login=login, display_name=user.display_name or login, groups=groups,
@@ -90,16 +91,26 @@ def _load_user():
                          is_deployer=rt.settings.deployers_group in groups)
 
 
-def log_in(login: str) -> None:
-    """A fresh session (new CSRF token) so a session fixed before login is worthless."""
+def log_in(login: str, session_version: int = 0) -> None:
+    """A fresh session (new CSRF token) so a session fixed before login is worthless; it
+    carries the account's session version, which logout and password changes bump."""
     session.clear()
     session.permanent = True
     session["login"] = login
+    session["sv"] = session_version or 0
     csrf_token()
 
 
 def log_out() -> None:
+    """The cookie is signed, not stored: clearing it is not enough against a copy of it, so
+    the account's session version moves on and every earlier cookie stops working."""
+    login = session.get("login")
     session.clear()
+    if login:
+        from arsflow.web import get_runtime
+        rt = get_runtime()
+        with rt.db.transaction() as s:
+            users_module.end_sessions(s, login)
 
 
 def require_login():
@@ -142,10 +153,21 @@ def _headers(response):
     response.headers.setdefault("Referrer-Policy", "same-origin")
     if g.get("user") is not None and response.mimetype == "text/html":
         response.headers.setdefault("Cache-Control", "no-store")
+    if request.is_secure:  # served over HTTPS (directly, or behind a proxy with ARSFLOW_PROXY_FIX)
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response
 
 
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (or when
+    ARSFLOW_SECURE_COOKIES forces it)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or (has_request_context() and request.is_secure))
+
+
 def register(app: Flask) -> None:
+    app.session_interface = _SessionInterface()
     app.before_request(_load_user)
     app.before_request(_check_csrf)
     app.after_request(_headers)

@@ -45,6 +45,7 @@ def add_user(session: Session, login: str, groups=(), *, password: str | None = 
         if len(password) < 8:
             raise InvalidInput("mot de passe trop court : 8 caractères au moins")
         user.password_hash = hash_password(password)
+        user.session_version = (user.session_version or 0) + 1  # every open session ends
     if email is not None:
         user.email = email
     if display_name is not None:
@@ -68,11 +69,32 @@ def get_user(session: Session, login: str) -> User:
     return user
 
 
+# Checked against when the login is unknown, so that the answer takes as long as for a
+# known login with a wrong password (no account enumeration by timing).
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    if not _dummy_hash:  # lazily: the CLI's other commands should not pay for a scrypt
+        _dummy_hash.append(hash_password(secrets.token_urlsafe(16)))
+    return _dummy_hash[0]
+
+
 def authenticate(session: Session, login: str, password: str) -> User | None:
     user = session.get(User, login)
-    if user is None or not user.active or not check_password(user.password_hash, password):
+    if user is None or not user.active or not user.password_hash:
+        check_password(_dummy(), password)
+        return None
+    if not check_password(user.password_hash, password):
         return None
     return user
+
+
+def end_sessions(session: Session, login: str) -> None:
+    """Every session of `login` stops working (logout, password change)."""
+    user = session.get(User, login)
+    if user is not None:
+        user.session_version = (user.session_version or 0) + 1
 
 
 def rotate_calendar_token(session: Session, login: str) -> str:

@@ -578,7 +578,11 @@ class Deadline:
                ) -> "Deadline":
         delay_text, delta = _parse_delay(delay)
         extra = extra_days_off_for(territory, dict(explicit))
-        nominal = start + delta
+        try:
+            nominal = start + delta
+        except (OverflowError, ValueError):
+            raise LegalCalendarError(f"délai trop long : {delay!r} à partir du {start.isoformat()} dépasse "
+                                     "l'an 9999") from None
 
         def finish(base: date) -> tuple[date, Extension | None]:
             return _extend(base, territory, extra) if extension else (base, None)

@@ -27,7 +27,12 @@ def _authenticate():
     user = None
     with rt.db.read() as session:
         if auth is not None and auth.type == "basic" and auth.username:
-            user = users_module.authenticate(session, auth.username, auth.password or "")
+            from arsflow.web import throttle
+            user, wait = throttle.check_password_login(session, auth.username, auth.password or "",
+                                                       request.remote_addr)
+            if wait:
+                raise RestError(429, "AuthenticationException",
+                                f"trop de tentatives de connexion : réessayez dans {wait} s", retryAfter=wait)
         elif auth is not None and auth.type == "bearer":
             user = users_module.user_for_token(session, auth.token or "")
         if user is None:

@@ -1,6 +1,8 @@
 """What every resource shares: Camunda's date format, ids, query parameters, paging, bodies."""
 from __future__ import annotations
 
+from arsflow.engine.input_checks import MAX_ID
+
 from datetime import datetime
 
 from flask import request
@@ -42,8 +44,8 @@ def int_arg(name: str, default):
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
-        raise bad(f"Cannot set query parameter '{name}' to value '{raw}': entier positif attendu")
+    if not raw.isdigit() or int(raw) > MAX_ID:
+        raise bad(f"Cannot set query parameter '{name}' to value '{raw[:40]}': entier positif attendu")
     return int(raw)
 
 
@@ -59,8 +61,8 @@ def bool_arg(name: str) -> bool | None:
 def int_id(raw, what: str) -> int:
     if isinstance(raw, int):
         return raw
-    if not str(raw).isdigit():
-        raise RestError(404, "InvalidRequestException", f"{what} {raw} introuvable")
+    if not str(raw).isdigit() or int(raw) > MAX_ID:
+        raise RestError(404, "InvalidRequestException", f"{what} {str(raw)[:40]} introuvable")
     return int(raw)
 
 

@@ -60,6 +60,8 @@ def _rest_error(err: RestError):
     response.status_code = err.status
     if err.status == 401:
         response.headers["WWW-Authenticate"] = REALM
+    if err.status == 429:
+        response.headers["Retry-After"] = str(err.extra.get("retryAfter", 1))
     return response
 
 

@@ -3,6 +3,8 @@
 `{"businessKey", "variables": {name: {"value", "type", "valueInfo"}}}`)."""
 from __future__ import annotations
 
+from arsflow.engine.input_checks import MAX_ID
+
 from flask import g, jsonify, request
 from sqlalchemy import select
 
@@ -64,7 +66,7 @@ def definition_by_id(session, definition_id: str) -> ProcessDefinition:
     """`{key}:{version}:{row id}`, the shape of Camunda's definition ids; all three must agree."""
     parts = definition_id.rsplit(":", 2)
     row = None
-    if len(parts) == 3 and parts[2].isdigit():
+    if len(parts) == 3 and parts[2].isdigit() and int(parts[2]) <= MAX_ID:
         row = session.get(ProcessDefinition, int(parts[2]))
     if row is None or row.key != parts[0] or str(row.version) != parts[1]:
         raise RestError(404, "InvalidRequestException",
