@@ -192,17 +192,28 @@ def sees_everything(rt: Runtime, groups) -> bool:
 
 
 def filter_show(rt: Runtime, session: Session, data: dict, login: str, groups) -> dict:
-    """`rt.show()` without what the user may not see: other people's tasks are listed only
-    to managers and deployers, and the data submitted in them is hidden."""
+    """`rt.show()` without what the user may not see, by one rule for tasks, audit and
+    variables: a task the user may not see is not listed, its audit entries lose their
+    details, and the variables it was the last to write are withheld too (listed by name in
+    `hidden_variables`), so the instance's variables never reveal what its audit hides."""
     if sees_everything(rt, groups):
         return data
     allowed = visible_task_ids(rt, session, int(data["id"]), login)
     data = dict(data)
     data["tasks"] = [t for t in data.get("tasks", []) if t["id"] in allowed]
-    audit = []
+    audit, last_writer_hidden = [], {}
     for entry in data.get("audit", []):
-        if entry.get("task_id") and entry["task_id"] not in allowed:
+        hidden = bool(entry.get("task_id")) and entry["task_id"] not in allowed
+        written = (entry.get("details") or {}).get("data")
+        if isinstance(written, dict):
+            for key in written:
+                last_writer_hidden[key] = hidden
+        if hidden:
             entry = dict(entry, details={}, hidden=True)
         audit.append(entry)
     data["audit"] = audit
+    withheld = sorted(k for k, hidden in last_writer_hidden.items() if hidden)
+    if withheld:
+        data["variables"] = {k: v for k, v in (data.get("variables") or {}).items() if k not in set(withheld)}
+    data["hidden_variables"] = withheld
     return data
