@@ -9,6 +9,7 @@ statements and never reads them back.
 from __future__ import annotations
 
 import json
+import random as _random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
@@ -536,6 +537,10 @@ class Runtime:
                 ids = self.due_instances(session, limit)
             if not ids:
                 return fired
+            # Several workers read the same due list: each walks it in its own random order,
+            # so they rarely load the same instance at once (on SQLite one of the two would
+            # redo the whole step for nothing and lose at the write).
+            _random.shuffle(ids)
             progressed = 0
             for instance_id in ids:
                 try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from arsflow.engine.errors import InvalidInput, NotFound
@@ -540,6 +541,8 @@ class NotificationScheduler:
         self._stopped = stopped
         self._running = threading.Lock()
         self._again = False
+        self._next_run = 0.0  # wall-clock time of the run already scheduled
+        self._last_end = 0.0
 
     def start(self) -> None:
         after = getattr(self.runtime, "after_commit", None)
@@ -547,35 +550,55 @@ class NotificationScheduler:
             after.append(self.wake)
         self._schedule(timedelta(0))
 
+    # Commits wake the notifier at most once per MIN_GAP: a sweep firing 2,000 timers commits
+    # 2,000 times, and re-running the notification queries after each one starved the sweep.
+    MIN_GAP = 1.0
+
     def wake(self, *_args, **_kwargs) -> None:
         self._again = True
-        if not self._running.locked() and not self._stopped.is_set():
-            self._schedule(timedelta(0))
+        if self._running.locked() or self._stopped.is_set():
+            return  # the running pass reschedules itself (after MIN_GAP) when woken meanwhile
+        now = time.time()
+        at = max(now, self._last_end + self.MIN_GAP)
+        if now <= self._next_run <= at:
+            return  # a pass is already due by then
+        self._schedule(timedelta(seconds=at - now))
 
     def _schedule(self, delay: timedelta) -> None:
         # APScheduler runs on the wall clock; the engine clock may be simulated, so only the
         # delay until the next instant is carried over (as the timer sweep does).
         run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
+        self._next_run = run_date.timestamp()
         self.scheduler.add_job(self.run, "date", run_date=run_date, id=self.JOB_ID, replace_existing=True,
-                               misfire_grace_time=None)
+                               misfire_grace_time=None, max_instances=2, coalesce=True)
 
     def run(self) -> None:
-        with self._running:
-            self._again = False
-            try:
-                report = self.notifier.run_jobs()
-                if any(report.values()):
-                    log.info("notifications : %s", report)
-            except Exception:  # keep the scheduler alive; rows stay in the outbox
-                log.exception("échec du traitement des notifications")
-            now = self.runtime.now()
-            try:
-                nxt = self.notifier.next_wake()
-            except Exception:
-                log.exception("échec du calcul du prochain réveil des notifications")
-                nxt = None
-            delay = self.MAX_SLEEP if nxt is None else min(max(nxt - now, timedelta(0)), self.MAX_SLEEP)
-            if self._again:
-                delay = timedelta(0)
-        if not self._stopped.is_set():
-            self._schedule(delay)
+        if not self._running.acquire(blocking=False):
+            return  # another pass is running: it will see what woke this one
+        try:
+            self._pass()
+        finally:
+            self._last_end = time.time()
+            self._running.release()
+        if not self._stopped.is_set():  # woken during the pass: again after MIN_GAP
+            gap = timedelta(seconds=self.MIN_GAP)
+            self._schedule(min(self._delay, gap) if self._again else self._delay)
+
+    def _pass(self) -> None:
+        self._again = False
+        try:
+            report = self.notifier.run_jobs()
+            if any(report.values()):
+                log.info("notifications : %s", report)
+        except Exception:  # keep the scheduler alive; rows stay in the outbox
+            log.exception("échec du traitement des notifications")
+        now = self.runtime.now()
+        try:
+            nxt = self.notifier.next_wake()
+        except Exception:
+            log.exception("échec du calcul du prochain réveil des notifications")
+            nxt = None
+        delay = self.MAX_SLEEP if nxt is None else min(max(nxt - now, timedelta(0)), self.MAX_SLEEP)
+        if self._again:
+            delay = timedelta(seconds=self.MIN_GAP)
+        self._delay = delay

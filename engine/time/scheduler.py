@@ -20,6 +20,7 @@ class TimerScheduler:
         self.runtime = runtime
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._stopped = threading.Event()
+        self._sweeping = threading.Lock()
 
     def start(self):
         from arsflow.engine.people.notifications import NotificationScheduler
@@ -33,10 +34,22 @@ class TimerScheduler:
         # APScheduler runs on the wall clock; the engine clock may be simulated, so only the
         # delay until the next due timer is carried over.
         run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
+        # max_instances=2: the next run may be submitted while this one is still returning;
+        # the lock below makes such an overlap a no-op instead of an APScheduler warning.
         self.scheduler.add_job(self.sweep, "date", run_date=run_date, id="arsflow-sweep", replace_existing=True,
-                               misfire_grace_time=None)
+                               misfire_grace_time=None, max_instances=2, coalesce=True)
 
     def sweep(self):
+        if not self._sweeping.acquire(blocking=False):
+            return  # the running sweep reschedules itself
+        try:
+            delay = self._sweep()
+        finally:
+            self._sweeping.release()
+        if not self._stopped.is_set():  # after the release: the next run must find it free
+            self._schedule(delay)
+
+    def _sweep(self) -> timedelta:
         try:
             fired = self.runtime.tick()
             if fired:
@@ -45,9 +58,7 @@ class TimerScheduler:
             log.exception("échec du balayage des minuteries")
         now = self.runtime.now()
         nxt = self.runtime.next_due()
-        delay = self.MAX_SLEEP if nxt is None else min(max(nxt - now, self.MIN_SLEEP), self.MAX_SLEEP)
-        if not self._stopped.is_set():
-            self._schedule(delay)
+        return self.MAX_SLEEP if nxt is None else min(max(nxt - now, self.MIN_SLEEP), self.MAX_SLEEP)
 
     def wait(self):
         self._stopped.wait()

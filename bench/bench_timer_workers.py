@@ -1,0 +1,154 @@
+"""Timer sweep shared by several `arsflow worker` processes. Figures are printed, never asserted.
+
+    python bench/bench_timer_workers.py [--timers 2000] [--workers 1,4] [--postgres URL]
+
+For each worker count, a fresh database holds `--timers` instances, each waiting on a user
+task whose boundary timer is already due; that many `arsflow worker` processes are started
+and the script measures the time until every timer has fired, then checks that none fired
+twice and counts APScheduler's "maximum number of running instances" warnings.
+SQLite always; PostgreSQL too with --postgres (or ARSFLOW_TEST_POSTGRES_URL).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from arsflow.engine.config import Settings  # noqa: E402
+from arsflow.engine.db import Database  # noqa: E402
+from arsflow.engine.migrate import upgrade  # noqa: E402
+from arsflow.engine.models import AuditEntry, Timer  # noqa: E402
+from arsflow.engine.people import users  # noqa: E402
+from arsflow.engine.runtime import Runtime  # noqa: E402
+from arsflow.engine.time.clock import FixedClock  # noqa: E402
+
+BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:camunda="http://camunda.org/schema/1.0/bpmn"
+  id="D" targetNamespace="http://bpmn.io/schema/bpmn">
+<bpmn:process id="bench_timer" isExecutable="true">
+  <bpmn:startEvent id="start"/>
+  <bpmn:userTask id="instruire" camunda:candidateGroups="staff"/>
+  <bpmn:boundaryEvent id="delai" attachedToRef="instruire">
+    <bpmn:timerEventDefinition><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">PT1M</bpmn:timeDuration>
+    </bpmn:timerEventDefinition></bpmn:boundaryEvent>
+  <bpmn:scriptTask id="tacite" scriptFormat="python"><bpmn:script>tacite = True</bpmn:script></bpmn:scriptTask>
+  <bpmn:endEvent id="fin"/><bpmn:endEvent id="fin_tacite"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="instruire"/>
+  <bpmn:sequenceFlow id="f2" sourceRef="instruire" targetRef="fin"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="delai" targetRef="tacite"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="tacite" targetRef="fin_tacite"/>
+</bpmn:process></bpmn:definitions>"""
+
+WARNING = "maximum number of running instances"
+
+
+def prepare(url: str, n: int) -> None:
+    db = Database(url)
+    upgrade(db.engine)
+    clock = FixedClock(datetime.now(timezone.utc) - timedelta(hours=1))
+    rt = Runtime(db, Settings(database_url=url), clock=clock)
+    with db.transaction() as s:
+        users.add_user(s, "agent", ["staff"], password="motdepasse-bench", now=clock.now())
+        rt.definitions.deploy(s, [("bench_timer.bpmn", BPMN.encode())], now=clock.now())
+    for _ in range(n):
+        rt.start("bench_timer", actor="agent")
+    db.dispose()
+
+
+def waiting(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(Timer.__table__)
+                            .where(Timer.__table__.c.status == "waiting")).scalar()
+
+
+def run(url: str, n: int, workers: int) -> dict:
+    engine = create_engine(url)
+    logs = [tempfile.TemporaryFile() for _ in range(workers)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    started = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "arsflow.cli.main", "worker", "--db", url],
+                              stdout=subprocess.DEVNULL, stderr=log, env=env) for log in logs]
+    try:
+        while waiting(engine) > 0:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("un worker s'est arrêté")
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    warnings = 0
+    for log in logs:
+        log.seek(0)
+        warnings += log.read().decode(errors="replace").count(WARNING)
+    with engine.connect() as conn:
+        audit = conn.execute(select(func.count()).select_from(AuditEntry.__table__)
+                             .where(AuditEntry.__table__.c.action == "timer_fired")).scalar()
+        fired = conn.execute(select(func.count()).select_from(Timer.__table__)
+                             .where(Timer.__table__.c.status == "fired")).scalar()
+    engine.dispose()
+    return {"elapsed": elapsed, "fired": fired, "audit": audit, "warnings": warnings}
+
+
+def postgres_schema(base: str) -> tuple[str, callable]:
+    schema = "bench_" + uuid.uuid4().hex[:10]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+    return f"{base}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--timers", type=int, default=2000)
+    ap.add_argument("--workers", default="1,4")
+    ap.add_argument("--postgres", default=os.environ.get("ARSFLOW_TEST_POSTGRES_URL"))
+    args = ap.parse_args()
+    counts = [int(c) for c in args.workers.split(",")]
+    backends = ["sqlite"] + (["postgresql"] if args.postgres else [])
+    for backend in backends:
+        for k in counts:
+            with tempfile.TemporaryDirectory() as tmp:
+                drop = None
+                if backend == "sqlite":
+                    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+                else:
+                    url, drop = postgres_schema(args.postgres)
+                try:
+                    prepare(url, args.timers)
+                    r = run(url, args.timers, k)
+                finally:
+                    if drop:
+                        drop()
+            twice = r["audit"] - r["fired"]
+            print(f"{backend}: {k} worker(s), {args.timers} timers: {r['elapsed']:.1f} s "
+                  f"({r['fired'] / r['elapsed']:.0f} timers/s); fired {r['fired']}, fired twice {twice}, "
+                  f"APScheduler 'max instances' warnings: {r['warnings']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
