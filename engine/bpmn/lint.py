@@ -22,6 +22,7 @@ from typing import Iterable
 
 from arsflow.engine.bpmn.lint_expressions import ExpressionChecks
 from arsflow.engine.bpmn.parser import ArsParser
+from arsflow.engine.bpmn.size_limits import size_problems
 from arsflow.engine.bpmn.xmlsafe import MAX_XML_BYTES, XmlError, parse_xml
 from arsflow.engine.time.durations import (
     DurationError,
@@ -548,6 +549,10 @@ class _BpmnLinter(ExpressionChecks):
         if ctx.executable and process.find(_q("startEvent")) is None:
             self.add(process, "aucun événement de début au premier niveau du processus : "
                               "le moteur ne peut pas le démarrer", ERROR)
+
+        if ctx.executable:
+            for element, message in size_problems(process, elements):
+                self.add(element, message, ERROR)
 
         for element in elements:
             ns = _namespace(element.tag)
