@@ -208,3 +208,38 @@ def test_concurrent_deployments_of_one_key_loser_gets_409(env):
     with env["rt"].db.read() as s:
         versions = s.scalars(select(ProcessDefinition.version).where(ProcessDefinition.key == "race")).all()
     assert sorted(versions) == list(range(1, len(versions) + 1))
+
+
+# -- the command line: French messages, no traceback ------------------------------------------
+
+@pytest.mark.parametrize("argv, expected", [
+    (["deadline", "2027-02-28", "P99999999Y"], "délai trop long"),
+    (["deadline", "2027-02-28", "-P1D"], "délai négatif refusé"),
+    (["deadline", "2027-02-30", "P1D"], "date de départ inexistante"),
+    (["deadline", "2027-02-28"], "arguments obligatoires manquants"),
+])
+def test_cli_errors_are_french_sentences(argv, expected):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "arsflow.cli.main", *argv], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode in (1, 2)
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_huge_id_and_bad_data(db_url, tmp_path):
+    import subprocess
+    import sys
+
+    def arsflow(*argv, stdin=None):
+        return subprocess.run([sys.executable, "-m", "arsflow.cli.main", *argv, "--db", db_url],
+                              capture_output=True, text=True, timeout=120, input=stdin)
+    assert arsflow("init").returncode == 0
+    shown = arsflow("show", "99999999999999999999")
+    assert shown.returncode == 2 and "introuvable" in shown.stderr and "Traceback" not in shown.stderr
+    (tmp_path / "p.bpmn").write_text(simple_user_process())
+    assert arsflow("deploy", str(tmp_path / "p.bpmn")).returncode == 0
+    assert arsflow("users", "add", "agent", "--group", "staff", "--password-stdin", stdin=PASSWORD).returncode == 0
+    for data, field in (('{"x": NaN}', "variables.x"), ('{"d": "\\ud800"}', "variables.d")):
+        started = arsflow("start", "p", "--as", "agent", "--data", data)
+        assert started.returncode == 1 and field in started.stderr and "Traceback" not in started.stderr
