@@ -173,6 +173,7 @@ def _resident_bytes() -> int | None:
         return None
 
 
+get_ident = threading.get_ident
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -196,23 +197,28 @@ class Watchdog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread yet
+            os.register_at_fork(after_in_child=self._after_fork)
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-            with self._lock:
-                if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-                    self._pid = os.getpid()
-                    self._thread = threading.Thread(target=self._run, name="arsflow-script-watchdog",
-                                                    daemon=True)
-                    self._thread.start()
+    def _after_fork(self) -> None:
+        self._thread = None
+        self._active = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="arsflow-script-watchdog", daemon=True)
+                self._thread.start()
 
     def run(self, func: Callable[[], Any], timeout: float | None, memory_mb: int | None) -> Any:
         """`func()` under the bounds; nested evaluations run under the outer one's."""
-        ident = threading.get_ident()
+        ident = get_ident()
         if ident in self._active or (not timeout and not memory_mb):
             return func()
-        self._ensure_thread()
+        if self._thread is None:
+            self._start_thread()
         entry = _Entry(timeout, memory_mb * 1024 * 1024 if memory_mb else None)
         self._active[ident] = entry
         if not self._wake.is_set():
