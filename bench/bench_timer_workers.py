@@ -95,10 +95,15 @@ def run(url: str, n: int, workers: int) -> dict:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
-    warnings = 0
+    warnings, jobs = 0, set()
     for log in logs:
         log.seek(0)
-        warnings += log.read().decode(errors="replace").count(WARNING)
+        for line in log.read().decode(errors="replace").splitlines():
+            if WARNING in line:
+                warnings += 1
+                jobs.add(line.split('"')[1] if '"' in line else line[:80])
+    if jobs and os.environ.get("BENCH_VERBOSE"):
+        print("  skipped jobs:", ", ".join(sorted(jobs)))
     with engine.connect() as conn:
         audit = conn.execute(select(func.count()).select_from(AuditEntry.__table__)
                              .where(AuditEntry.__table__.c.action == "timer_fired")).scalar()

@@ -54,6 +54,28 @@ class Database:
                 logging.getLogger("arsflow").exception("after-commit callback failed")
 
     @contextmanager
+    def sweep_turn(self):
+        """Yields whether this process may sweep timers now. SQLite runs one writer at a time:
+        workers sweeping together only wait on each other's locks and redo each other's work,
+        so one sweeps while the others skip their turn (an exclusive lock on a file beside the
+        database). PostgreSQL workers sweep together (rows are shared with SKIP LOCKED)."""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:":
+            yield True
+            return
+        import fcntl
+        with open(f"{path}.sweep-lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
     def read(self):
         session: Session = self.sessionmaker()
         try:

@@ -530,7 +530,12 @@ class Runtime:
             return fired
 
     def tick(self, limit: int = 1000) -> int:
-        """Fire every timer due at the clock's now; returns how many fired."""
+        """Fire every timer due at the clock's now; returns how many fired (0 when another
+        worker holds the SQLite sweep turn: it fires them)."""
+        with self.db.sweep_turn() as mine:
+            return self._tick(limit) if mine else 0
+
+    def _tick(self, limit: int) -> int:
         fired = 0
         while True:
             with self.db.read() as session:

@@ -570,7 +570,7 @@ class NotificationScheduler:
         run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
         self._next_run = run_date.timestamp()
         self.scheduler.add_job(self.run, "date", run_date=run_date, id=self.JOB_ID, replace_existing=True,
-                               misfire_grace_time=None, max_instances=2, coalesce=True)
+                               misfire_grace_time=None, max_instances=4, coalesce=True)
 
     def run(self) -> None:
         if not self._running.acquire(blocking=False):

@@ -34,10 +34,10 @@ class TimerScheduler:
         # APScheduler runs on the wall clock; the engine clock may be simulated, so only the
         # delay until the next due timer is carried over.
         run_date = datetime.now(timezone.utc) + max(delay, timedelta(0))
-        # max_instances=2: the next run may be submitted while this one is still returning;
+        # max_instances=4: the next run may be submitted while this one is still returning;
         # the lock below makes such an overlap a no-op instead of an APScheduler warning.
         self.scheduler.add_job(self.sweep, "date", run_date=run_date, id="arsflow-sweep", replace_existing=True,
-                               misfire_grace_time=None, max_instances=2, coalesce=True)
+                               misfire_grace_time=None, max_instances=4, coalesce=True)
 
     def sweep(self):
         if not self._sweeping.acquire(blocking=False):
