@@ -612,9 +612,13 @@ def test_who_may_view_an_instance(client_for, env):
     bob = client_for("bob")
     assert bob.get(url).status_code == 200  # now a candidate of the validation
     page = bob.get(url).text
-    assert "Analyse complète" in page  # variables are the instance's
-    assert "Rédiger l&#39;analyse</a>" not in page  # but alice's task is not listed to him
+    # One rule for tasks, audit and variables: alice's task is not listed to him, its audit
+    # details are hidden, and so are the variables her completion wrote (named, not shown).
+    assert "Analyse complète" not in page
+    assert "Rédiger l&#39;analyse</a>" not in page
     assert "Données d'une tâche d'un autre service" in page
+    assert "Non affichées" in page and "<code>titre</code>" in page
+    assert "Analyse complète" in client_for("carol").get(url).text  # managers see everything
 
 
 def test_instance_page_shows_waiting_timers(client_for, env):
