@@ -63,7 +63,13 @@ class TimerScheduler:
     def wait(self):
         self._stopped.wait()
 
-    def shutdown(self):
+    def shutdown(self, grace: float = 30.0):
+        """Stop scheduling, then let a sweep or notification pass already under way finish
+        (up to `grace` seconds) so that nothing writes after the caller moves on."""
         self._stopped.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        notifications = getattr(self, "notifications", None)
+        for lock in (self._sweeping, getattr(notifications, "_running", None)):
+            if lock is not None and lock.acquire(timeout=grace):
+                lock.release()
