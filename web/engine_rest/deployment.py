@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from arsflow.engine.bpmn.definitions import kind_of
-from arsflow.engine.errors import Conflict
 from arsflow.engine.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
 
 from arsflow.web.engine_rest.auth import require_deployer
@@ -106,7 +105,9 @@ def create_deployment():
                 body = _deployment_dto(_existing_deployment(session, result.unchanged))
                 body.update({k: None for k in _DEPLOYED_KEYS})
     except IntegrityError as err:  # two deployments raced for the same version number
-        raise Conflict("un autre déploiement du même processus vient d'avoir lieu : redéployez") from err
+        # 409, not the 500 of other engine conflicts: nothing was deployed, redeploying is the answer.
+        raise RestError(409, "ProcessEngineException",
+                        "un autre déploiement du même processus vient d'avoir lieu : redéployez") from err
     return jsonify(body)
 
 
