@@ -93,11 +93,11 @@ def test_stale_completion_after_claim_is_refused(runtime, deploy, make_user):
     task_id = runtime.tasks(instance_id=instance)[0]["id"]
     original = runtime._advance
 
-    def claim_in_between(workflow):
+    def claim_in_between(workflow, *args, **kwargs):
         thread = threading.Thread(target=lambda: other.claim(task_id, "bruno"))
         thread.start()
         thread.join()
-        return original(workflow)
+        return original(workflow, *args, **kwargs)
 
     other = Runtime(runtime.db, runtime.settings, clock=runtime.clock)
     runtime._advance = claim_in_between
