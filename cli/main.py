@@ -191,6 +191,13 @@ def cmd_claim(args, unclaim=False):
     return 0
 
 
+def cmd_assign(args):
+    rt = build_runtime(args)
+    result = rt.assign(args.task_id, args.to, args.as_)
+    _print(args, result, f"tâche {result['id']} attribuée à {args.to}")
+    return 0
+
+
 def cmd_complete(args):
     rt = build_runtime(args)
     result = rt.complete(args.task_id, _json_arg(args.data, "--data"), actor=args.as_)
@@ -210,7 +217,11 @@ def cmd_message(args):
             correlate[key] = value
     result = rt.message(args.name, business_key=args.business_key, correlate=correlate,
                         data=_json_arg(args.data, "--data"))
-    _print(args, result, f"message {args.name} remis à l'instance {result['instance_id']} : {result['state']}")
+    if result.get("started"):
+        _print(args, result, f"message {args.name} : instance {result['instance_id']} démarrée ({result['process_key']}) : "
+                             f"{result['state']}")
+    else:
+        _print(args, result, f"message {args.name} remis à l'instance {result['instance_id']} : {result['state']}")
     return 0
 
 
@@ -390,15 +401,23 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--as", dest="as_", required=True)
         s.set_defaults(func=lambda a, un=un: cmd_claim(a, unclaim=un))
 
+    s = sub.add_parser("assign", parents=[common],
+                       help="attribue une tâche qui ne désigne personne (administrateurs, ARSFLOW_ADMINS_GROUP)")
+    s.add_argument("task_id")
+    s.add_argument("--to", required=True)
+    s.add_argument("--as", dest="as_", required=True)
+    s.set_defaults(func=cmd_assign)
+
     s = sub.add_parser("complete", parents=[common], help="termine une tâche")
     s.add_argument("task_id")
     s.add_argument("--data")
     s.add_argument("--as", dest="as_", required=True)
     s.set_defaults(func=cmd_complete)
 
-    s = sub.add_parser("message", parents=[common], help="remet un message à l'instance qui l'attend")
+    s = sub.add_parser("message", parents=[common],
+                       help="remet un message à l'instance qui l'attend, ou démarre le processus qui commence par ce message")
     s.add_argument("name")
-    group = s.add_mutually_exclusive_group(required=True)
+    group = s.add_mutually_exclusive_group()
     group.add_argument("--business-key")
     group.add_argument("--correlate", action="append")
     s.add_argument("--data")

@@ -33,6 +33,9 @@ class Settings:
     # Hard address-space cap of `serve` and `worker` processes, in MB (unset: none).
     memory_limit_mb: int | None = field(
         default_factory=lambda: int(os.environ["ARSFLOW_MEMORY_LIMIT_MB"]) if os.environ.get("ARSFLOW_MEMORY_LIMIT_MB") else None)
+    # Members see the user tasks that name nobody (no assignee, candidate user or group) and
+    # assign them; without them such a task could never be acted on.
+    admins_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_ADMINS_GROUP", "admins"))
 
     @property
     def tzinfo(self) -> ZoneInfo:

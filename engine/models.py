@@ -173,7 +173,11 @@ class Timer(Base):
     __tablename__ = "timers"
     __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
-    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    # A timer start event's timer belongs to its definition (no instance yet): definition_id
+    # is set, instance_id is NULL, details hold the occurrence count (engine.start_timers).
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definitions.id"))
+    details: Mapped[dict | None] = mapped_column(nullable=True)
     element_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16))  # date|duration|cycle
@@ -186,7 +190,9 @@ class MessageSubscription(Base):
     __tablename__ = "message_subscriptions"
     __table_args__ = (Index("ix_message_subscriptions_name_status", "message_name", "status"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
-    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    # A message start event subscribes its definition (instance_id NULL): the message creates an instance.
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), index=True)
+    definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definitions.id"))
     element_id: Mapped[str] = mapped_column(String(255))
     message_name: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))  # waiting|received|cancelled

@@ -45,12 +45,17 @@ from arsflow.engine.time.durations import DurationError, add_duration, is_durati
 from arsflow.engine.time.timer_events import ClockedTimerMixin
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from arsflow.engine.bpmn.error_events import interrupt_event_subprocesses, throw_pending
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arsflow.engine import external_tasks
+from arsflow.engine.bpmn.listeners import assignment_listeners, run_listener
+from arsflow.engine.bpmn.spiff_messages import describe
+from arsflow.engine.bpmn.start_events import START_KEY, choose_start
+from arsflow.engine.time import start_timers
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 
 # Hot-path statements, built once: building SQLAlchemy constructs per call cost more than
@@ -143,6 +148,7 @@ class Runtime:
             install,  # email outbox, reminders, reassignment topics
         )
         install(self)
+        self.definitions.on_deployed.append(self._register_start_events)
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -179,44 +185,73 @@ class Runtime:
 
     # -- start ---------------------------------------------------------------------------
     def start(self, process_key: str, data: dict | None = None, business_key: str | None = None,
-              actor: str | None = None, definition_id: int | None = None) -> dict:
-        """Start the latest version of `process_key`, or exactly `definition_id` when given."""
+              actor: str | None = None, definition_id: int | None = None, start_event: str | None = None) -> dict:
+        """Start the latest version of `process_key`, or exactly `definition_id` when given, at
+        `start_event` (default: its none start event, see engine.start_events)."""
+        with self.db.transaction() as session:
+            return self._start(session, process_key, data, business_key, actor, definition_id, start_event)
+
+    def _start(self, session: Session, process_key: str, data: dict | None, business_key: str | None,
+               actor: str | None, definition_id: int | None, start_event: str | None, audit_details=None) -> dict:
         data = dict(data or {})
         check_data(data)
         check_business_key(business_key)
+        who = self.actor(session, actor)
+        if definition_id is not None:
+            definition = self.definitions.definition(session, check_id(definition_id, "définition"))
+            if definition.key != process_key:
+                raise InvalidInput(f"la définition {definition_id} n'est pas une version de {process_key!r}")
+        else:
+            definition = self.definitions.latest_process(session, process_key)
+        spec, subs = self.definitions.spec_for(session, definition)
+        starters = getattr(spec, "starters", None) or {}
+        groups, users_allowed = starters.get("candidateStarterGroups"), starters.get("candidateStarterUsers")
+        if (groups or users_allowed) and not who.is_system and not (
+                who.login in (users_allowed or []) or who.groups & set(groups or [])):
+            raise Forbidden(f"vous ne pouvez pas démarrer {process_key!r} (réservé à : "
+                            f"{', '.join((groups or []) + (users_allowed or []))})")
+        engine = self._script_engine()
+        engine.business_key = business_key
+        workflow = BpmnWorkflow(spec, subs, script_engine=engine)
+        chosen = choose_start(spec, start_event)
+        if chosen is not None:
+            workflow.data[START_KEY] = chosen
+        for task_spec in spec.task_specs.values():
+            initiator_var = (getattr(task_spec, "extensions", None) or {}).get("initiator")
+            if initiator_var and who.login:
+                data.setdefault(initiator_var, who.login)
+        workflow.task_tree.data.update(data)
+        now = self.now()
+        instance = Instance(definition_id=definition.id, process_key=process_key, business_key=business_key,
+                            initiator=who.login, territory=str(data.get("territory")) if data.get("territory") else None,
+                            state="running", variables={}, workflow="", projection={},
+                            created_at=now, updated_at=now)
+        audit = [self._audit(None, who, "started", now=now, element_id=chosen,
+                             details={"data": _json_safe(data), "version": definition.version,
+                                      **(audit_details or {})})]
+        incident = self._advance(workflow, refusable=audit_details is None)
+        self._persist(session, instance, workflow, audit, incident=incident, now=now, new=True)
+        return self._summary(instance)
+
+    def _register_start_events(self, session: Session, definition: ProcessDefinition, spec, now) -> None:
+        try:
+            start_timers.register(session, definition, spec, now or self.now(), self.script_context.tzinfo)
+        except (start_timers.StartTimerError, DurationError) as err:
+            raise InvalidInput(f"{definition.key} : {err}") from None
+
+    def fire_start_timer(self, timer_id: str) -> int:
+        """One occurrence of a timer start event: a new instance, in the transaction that moves
+        the timer to its next occurrence; 0 if it was not due or another worker fired it."""
         with self.db.transaction() as session:
-            who = self.actor(session, actor)
-            if definition_id is not None:
-                definition = self.definitions.definition(session, check_id(definition_id, "définition"))
-                if definition.key != process_key:
-                    raise InvalidInput(f"la définition {definition_id} n'est pas une version de {process_key!r}")
-            else:
-                definition = self.definitions.latest_process(session, process_key)
-            spec, subs = self.definitions.spec_for(session, definition)
-            starters = getattr(spec, "starters", None) or {}
-            groups, users_allowed = starters.get("candidateStarterGroups"), starters.get("candidateStarterUsers")
-            if (groups or users_allowed) and not who.is_system and not (
-                    who.login in (users_allowed or []) or who.groups & set(groups or [])):
-                raise Forbidden(f"vous ne pouvez pas démarrer {process_key!r} (réservé à : "
-                                f"{', '.join((groups or []) + (users_allowed or []))})")
-            engine = self._script_engine()
-            engine.business_key = business_key
-            workflow = BpmnWorkflow(spec, subs, script_engine=engine)
-            for task_spec in spec.task_specs.values():
-                initiator_var = (getattr(task_spec, "extensions", None) or {}).get("initiator")
-                if initiator_var and who.login:
-                    data.setdefault(initiator_var, who.login)
-            workflow.task_tree.data.update(data)
             now = self.now()
-            instance = Instance(definition_id=definition.id, process_key=process_key, business_key=business_key,
-                                initiator=who.login, territory=str(data.get("territory")) if data.get("territory") else None,
-                                state="running", variables={}, workflow="", projection={},
-                                created_at=now, updated_at=now)
-            audit = [self._audit(None, who, "started", details={"data": _json_safe(data),
-                                                                 "version": definition.version}, now=now)]
-            incident = self._advance(workflow, refusable=True)
-            self._persist(session, instance, workflow, audit, incident=incident, now=now, new=True)
-            return self._summary(instance)
+            row = start_timers.claim_occurrence(session, timer_id, now, self.script_context.tzinfo,
+                                                lock_rows=self.db.is_postgres)
+            if row is None:
+                return 0
+            definition = self.definitions.definition(session, row.definition_id)
+            self._start(session, definition.key, {}, None, None, definition.id, row.element_id,
+                        audit_details={"timer_id": row.id, "due_at": row.due_at.isoformat()})
+            return 1
 
     # -- task operations -----------------------------------------------------------------
     def claim(self, task_id: str, actor: str) -> dict:
@@ -226,15 +261,34 @@ class Runtime:
             if task.assignee and task.assignee != who.login:
                 raise Conflict(f"tâche déjà prise en charge par {task.assignee}", task_id=task_id)
             now = self.now()
-            # Conditional: of two concurrent claims (or a claim and a completion) one only wins.
-            claimed = session.connection().execute(S_CLAIM_TASK, {"b_id": task.id, "login": who.login,
-                                                                  "claimed_at": now})
-            if claimed.rowcount != 1:
-                raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
-                               "rechargez-la", task_id=task_id)
+            self._on_assignment(session, task, who.login, now)
+            session.execute(update(HumanTask).where(HumanTask.id == task.id)
+                            .values(assignee=who.login, claimed_at=now))
             history.assign(session.connection(), task.id, who.login)
             session.add(AuditEntry(**self._audit(task, who, "claimed", now=now)))
             return self._task_json(task, assignee=who.login)
+
+    def _on_assignment(self, session: Session, task, assignee: str | None, now) -> None:
+        """Camunda's `assignment` task listeners, when the task's spec has any: they run with
+        the task's data, in this transaction."""
+        if not assignee:
+            return
+        instance = self._instance(session, task.instance_id, lock=True)
+        definition = self.definitions.definition(session, instance.definition_id)
+        spec, subs = self.definitions.spec_for(session, definition)
+        if not any(assignment_listeners(ts) for sp in (spec, *subs.values()) for ts in sp.task_specs.values()):
+            return
+        workflow = self._load(session, instance, definition)
+        spiff_task = workflow.get_task_from_id(UUID(task.id))
+        if spiff_task is None or not assignment_listeners(spiff_task.task_spec):
+            return
+        incident = None
+        try:
+            for listener in assignment_listeners(spiff_task.task_spec):
+                run_listener(listener, spiff_task)
+        except SpiffWorkflowException as err:
+            incident = _incident(err, spiff_task)
+        self._persist(session, instance, workflow, [], incident=incident, now=now)
 
     def unclaim(self, task_id: str, actor: str) -> dict:
         with self.db.transaction() as session:
@@ -301,26 +355,27 @@ class Runtime:
     def message(self, name: str, business_key: str | None = None, correlate: dict | None = None,
                 data: dict | None = None, actor: str | None = None) -> dict:
         """The CLI's and inbox API's message: one waiting instance, named by its business key or
-        variables (compared as text, as typed on a command line)."""
-        if not business_key and not correlate:
-            raise InvalidInput("indiquez --business-key ou --correlate VAR=VALEUR")
-        check_data(data or {})
-        check_data(correlate or {}, "correlate")
-        check_business_key(business_key)
+        variables (compared as text, as typed on a command line); when none waits, the process
+        whose message start event names it starts (Camunda's order)."""
         return self.correlate_message(name, business_key=business_key, keys=correlate, variables=data,
-                                      actor=actor, as_text=True)[0]
+                                      actor=actor, as_text=True, start_if_none=True)[0]
 
     def correlate_message(self, name: str, business_key: str | None = None, keys: dict | None = None,
                           instance_id=None, variables: dict | None = None, all_instances: bool = False,
-                          actor: str | None = None, as_text: bool = False) -> list[dict]:
+                          actor: str | None = None, as_text: bool = False,
+                          start_if_none: bool = False) -> list[dict]:
         """Deliver a message to the waiting instance it correlates with (Camunda's
         MessageCorrelationBuilder: business key, variables equal to `keys`, instance id), or
-        to every one of them with `all_instances`; one transaction. Raises NotFound when none
-        waits, Conflict when several do and `all_instances` is false."""
+        to every one of them with `all_instances`; one transaction. When none waits and
+        `start_if_none`, the latest process whose message start event waits for `name` starts
+        an instance (its summary carries `started: True`; see `start_by_message`). Raises
+        NotFound when nothing correlates, Conflict when several instances do and
+        `all_instances` is false."""
         with self.db.transaction() as session:
             who = self.actor(session, actor)
             waiting = select(MessageSubscription.instance_id).where(
-                MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
+                MessageSubscription.message_name == name, MessageSubscription.status == "waiting",
+                MessageSubscription.instance_id.is_not(None))
             query = select(Instance).where(Instance.id.in_(waiting)).order_by(Instance.id)
             if business_key:
                 query = query.where(Instance.business_key == business_key)
@@ -332,6 +387,8 @@ class Runtime:
                 candidates = [i for i in candidates
                               if all(k in (i.variables or {}) and same(i.variables[k], v) for k, v in keys.items())]
             if not candidates:
+                if start_if_none and instance_id is None:
+                    return [self._start_by_message(session, name, business_key, variables, actor)]
                 raise NotFound(f"aucune instance n'attend le message {name!r} pour cette corrélation")
             if len(candidates) > 1 and not all_instances:
                 raise Conflict(f"{len(candidates)} instances attendent le message {name!r} : précisez la corrélation",
@@ -354,6 +411,35 @@ class Runtime:
                 self._persist(session, instance, workflow, audit, incident=incident, now=now)
                 results.append(self._summary(instance))
             return results
+
+    def message_start_definitions(self, session: Session, name: str) -> list[int]:
+        """Definitions (latest versions) whose message start event waits for `name`."""
+        return sorted(set(session.scalars(select(MessageSubscription.definition_id).where(
+            MessageSubscription.message_name == name, MessageSubscription.status == "waiting",
+            MessageSubscription.instance_id.is_(None)))))
+
+    def start_by_message(self, name: str, data: dict | None = None, business_key: str | None = None,
+                         actor: str | None = None) -> dict:
+        """A message no instance waits for: the latest process whose message start event waits
+        for it starts an instance (Camunda REST /message calls this after correlating)."""
+        with self.db.transaction() as session:
+            self.actor(session, actor)
+            return self._start_by_message(session, name, business_key, data, actor)
+
+    def _start_by_message(self, session: Session, name: str, business_key, data, actor) -> dict:
+        definitions = self.message_start_definitions(session, name)
+        if not definitions:
+            raise NotFound(f"aucune instance n'attend le message {name!r} pour cette corrélation "
+                           "et aucun processus ne démarre sur ce message")
+        if len(definitions) > 1:
+            raise Conflict(f"{len(definitions)} processus démarrent sur le message {name!r}",
+                           definitions=definitions)
+        definition = self.definitions.definition(session, definitions[0])
+        spec, _ = self.definitions.spec_for(session, definition)
+        element = next(s["id"] for s in spec.start_events if s.get("message") == name)
+        result = self._start(session, definition.key, data, business_key, actor, definition.id, element,
+                             audit_details={"message": name})
+        return dict(result, started=True)
 
     # -- terminate / retry ---------------------------------------------------------------
     def terminate(self, instance_id, actor: str | None = None, reason: str | None = None) -> dict:
@@ -503,7 +589,9 @@ class Runtime:
 
     def next_due(self) -> datetime | None:
         with self.db.read() as session:
-            return session.scalar(next_due_query())
+            due = session.scalar(next_due_query())
+            start = start_timers.next_due(session)
+            return min((d for d in (due, start) if d is not None), default=None)
 
     def fire_instance_timers(self, instance_id: int) -> int:
         """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
@@ -537,6 +625,13 @@ class Runtime:
 
     def _tick(self, limit: int) -> int:
         fired = 0
+        while fired < limit:  # timer start events: each due occurrence starts one instance
+            with self.db.read() as session:
+                ids = start_timers.due_ids(session, self.now(), limit)
+            progressed = sum(self.fire_start_timer(timer_id) for timer_id in ids)
+            fired += progressed
+            if progressed == 0:
+                break
         while True:
             with self.db.read() as session:
                 ids = self.due_instances(session, limit)
@@ -570,12 +665,43 @@ class Runtime:
             return [self._task_json(t) for t in rows]
 
     def visible_tasks_query(self, session: Session, actor: str | None):
-        """Tasks the actor may see: assignee, candidate user, or member of a candidate group."""
+        """Tasks the actor may see: assignee, candidate user, or member of a candidate group;
+        administrators also see the tasks that name nobody (to assign them)."""
         query = select(HumanTask)
         if actor is None:
             return query
         who = self.actor(session, actor)
-        return query.where(task_lists.visible_clause(who.login, who.groups))
+        clause = task_lists.visible_clause(who.login, who.groups)
+        if self.is_admin(who):
+            anyone = select(TaskCandidate.task_id).where(TaskCandidate.task_id == HumanTask.id).exists()
+            clause = or_(clause, and_(HumanTask.assignee.is_(None), ~anyone))
+        return query.where(clause)
+
+    def is_admin(self, who: Actor) -> bool:
+        return self.settings.admins_group in who.groups
+
+    @staticmethod
+    def names_nobody(task) -> bool:
+        return not task.assignee and not (task.candidate_groups or []) and not (task.candidate_users or [])
+
+    def assign(self, task_id: str, assignee: str | None, actor: str) -> dict:
+        """An administrator gives a task that names nobody to someone: Camunda's setAssignee.
+        Members of ARSFLOW_ADMINS_GROUP only, on the tasks they see as such."""
+        with self.db.transaction() as session:
+            who = self.actor(session, actor)
+            if not self.is_admin(who):
+                raise Forbidden(f"seuls les administrateurs (groupe {self.settings.admins_group!r}) attribuent "
+                                "une tâche à quelqu'un")
+            task = self._task_for(session, task_id, who, lock=True)
+            if assignee is not None:
+                self.actor(session, assignee)  # NotFound for an unknown or inactive login
+            now = self.now()
+            self._on_assignment(session, task, assignee, now)
+            session.execute(update(HumanTask).where(HumanTask.id == task.id)
+                            .values(assignee=assignee, claimed_at=now if assignee else None))
+            session.add(AuditEntry(**self._audit(task, who, "assigned", now=now,
+                                                 details={"before": task.assignee, "after": assignee})))
+            return self._task_json(task, assignee=assignee)
 
     def task(self, task_id: str, actor: str | None = None) -> dict:
         with self.db.read() as session:
@@ -643,7 +769,8 @@ class Runtime:
         task = session.connection().execute(query, {"id": str(task_id)}).first()
         if task is None:
             raise NotFound(f"tâche {task_id} introuvable")
-        if not who.is_system and task.assignee != who.login and not self._is_candidate(task, who, session):
+        if (not who.is_system and task.assignee != who.login and not self._is_candidate(task, who, session)
+                and not (self.is_admin(who) and self.names_nobody(task))):
             raise Forbidden("vous n'êtes ni le titulaire de cette tâche ni dans ses groupes candidats",
                             task_id=task_id)
         if not any_state and task.state != OPEN:
@@ -662,7 +789,14 @@ class Runtime:
         try:
             for _ in range(1000):
                 workflow.do_engine_steps()
+                thrown, incident = throw_pending(workflow)
+                if incident is not None:
+                    return incident
+                if interrupt_event_subprocesses(workflow) or thrown:
+                    continue
                 if not any(not t.task_spec.manual for t in workflow.get_tasks(state=TaskState.READY)):
+                    if not workflow.completed and workflow.task_tree.internal_data.get("arsflow_interrupted"):
+                        workflow.is_completed()  # an interrupting event sub-process ended the process
                     return None
             raise ArsflowError("le processus ne se stabilise pas (boucle sans attente ?)")
         except SpiffWorkflowException as err:
@@ -864,7 +998,7 @@ class Runtime:
                 human[tid] = self._human_task_row(workflow, task, instance, session, now)
             except (SpiffWorkflowException, DurationError, ValueError) as err:
                 incident = {"element_id": task.task_spec.bpmn_id,
-                            "message": f"attribut Camunda illisible : {err}"}
+                            "message": f"attribut Camunda illisible : {describe(err)}"}
                 human.pop(tid, None)
                 continue
             ref = human[tid].pop("_form_ref", None)
@@ -908,6 +1042,9 @@ class Runtime:
         ext = getattr(spec, "extensions", None) or {}
         engine: ArsScriptEngine = workflow.script_engine
         assignee = engine.evaluate_value(task, ext["assignee"]) if ext.get("assignee") else None
+        if assignee:
+            for listener in assignment_listeners(spec):
+                run_listener(listener, task)
         groups = names(engine.evaluate_value(task, ext.get("candidateGroups", "")))
         users = names(engine.evaluate_value(task, ext.get("candidateUsers", "")))
         due = self._instant(engine, task, ext.get("dueDate"), now)
@@ -1021,11 +1158,10 @@ def _raise_refusal(err: BaseException) -> None:
 def _incident(err: Exception, task) -> dict:
     task = getattr(err, "task", None) or task
     element = getattr(getattr(task, "task_spec", None), "bpmn_id", None) if task is not None else None
-    message = str(err)
-    notes = getattr(err, "__notes__", None)
-    if notes:
-        message += " — " + " ; ".join(notes)
-    return {"element_id": element, "message": message}
+    if element is None:
+        element = getattr(getattr(err, "task_spec", None), "bpmn_id", None)
+    names = list(getattr(task, "data", None) or {}) if task is not None else None
+    return {"element_id": element, "message": describe(err, names)}
 
 
 def _task_state(workflow, task_id: str):

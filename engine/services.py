@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from arsflow.engine.bpmn.error_events import BpmnError  # noqa: F401  (handlers raise arsflow.engine.services.BpmnError)
+
 
 @dataclass
 class ServiceCall:
@@ -32,6 +34,10 @@ class ServiceCall:
         from SpiffWorkflow.task import TaskState
         return [str(t.id) for t in self.task.workflow.get_tasks(state=TaskState.READY)
                 if getattr(t.task_spec, "bpmn_id", None) == element_id]
+
+    def bpmn_error(self, code: str, message: str | None = None, **variables):
+        """Throw a BPMN error from the handler (Camunda's `throw new BpmnError(code)`)."""
+        raise BpmnError(code, message, variables)
 
     def notify(self, **notification):
         """Queue a notification; the runtime records it in the same transaction."""

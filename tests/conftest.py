@@ -76,3 +76,39 @@ def deploy(runtime):
         with runtime.db.transaction() as session:
             return runtime.definitions.deploy(session, sources, now=runtime.now(), **kwargs)
     return do
+
+
+class Drive:
+    """Drives a scenario warm (one runtime for every operation) or cold (a new Database and
+    Runtime, so empty caches, for each operation, as each `arsflow` command is a new process)."""
+
+    def __init__(self, mode, runtime, database, clock):
+        self.mode, self._runtime, self._database, self.clock = mode, runtime, database, clock
+        self._opened = []
+
+    def runtime(self) -> Runtime:
+        if self.mode == "warm":
+            return self._runtime
+        db = Database(self._database.url)
+        self._opened.append(db)
+        return Runtime(db, self._runtime.settings, clock=self.clock, services=self._runtime.services)
+
+    def deploy(self, files: dict, **kwargs):
+        rt = self.runtime()
+        sources = [(name, content.encode() if isinstance(content, str) else content) for name, content in files.items()]
+        with rt.db.transaction() as session:
+            return rt.definitions.deploy(session, sources, now=rt.now(), **kwargs)
+
+    def close(self):
+        for db in self._opened:
+            db.dispose()
+
+
+@pytest.fixture(params=["warm", "cold"])
+def drive(request, runtime, database, clock, make_user):
+    for login, groups in (("alice", ["staff"]), ("bob", ["staff"]), ("carol", ["staff"]), ("a", ["staff"]),
+                          ("b", ["staff"]), ("c", ["staff"]), ("d", ["staff"]), ("root", ["admins"])):
+        make_user(login, *groups)
+    driver = Drive(request.param, runtime, database, clock)
+    yield driver
+    driver.close()

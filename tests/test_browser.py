@@ -24,7 +24,7 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from arsflow import web  # noqa: E402
-from tests.test_web import BAD_BPMN, NOW, PASSWORD, deploy_all  # noqa: E402
+from tests.test_web import BAD_BPMN, BAD_BPMN_MESSAGE, NOW, PASSWORD, deploy_all  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -173,7 +173,7 @@ def test_upload_a_diagram_with_errors_and_read_the_report(server, page, tmp_path
     page.set_input_files("#files", str(bad))
     page.click("button[value=verifier]")
     report = page.locator("#constats")
-    expect(report).to_contain_text("identifiant « Start » réservé par SpiffWorkflow")
+    expect(report).to_contain_text(BAD_BPMN_MESSAGE)
     expect(report.locator("tbody tr")).to_have_count(2)
     expect(page.locator("#diagramme-1")).to_have_attribute("data-import-state", "ok")
     assert page.evaluate("window.arsflowDiagramImport") == {"warnings": [], "error": None}

@@ -206,17 +206,19 @@ def test_time_date_expression_and_intermediate_timer(runtime, deploy, make_user,
     assert runtime.show(iid)["variables"]["statut"] == "tacite"
 
 
-def test_timer_start_event_waits_then_runs(runtime, deploy, make_user, clock):
+def test_timer_start_event_starts_an_instance_when_due(runtime, deploy, make_user, clock):
+    """As in Camunda: the scheduler creates the instance at the date; a person starting the
+    process by hand starts it at once (tests/test_camunda_start_events.py has the rest)."""
     make_user("alice", "staff")
     body = ('<bpmn:startEvent id="start"><bpmn:timerEventDefinition><bpmn:timeDate>2026-12-01T08:00:00+01:00'
             '</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:startEvent>'
             + script_task("go", "parti = True") + '<bpmn:endEvent id="end"/>' + chain("start", "go", "end"))
     deploy({"p.bpmn": definitions(body)})
     iid = runtime.start("p", actor="alice")["instance_id"]
-    assert runtime.show(iid)["state"] == "waiting"
+    assert runtime.show(iid)["state"] == "completed"
     clock.set("2026-12-01T07:00:00+00:00")
     assert runtime.tick() == 1
-    assert runtime.show(iid)["variables"]["parti"] is True
+    assert count(runtime, Instance) == 2
 
 
 def test_cycle_timer_fires_each_occurrence(runtime, deploy, make_user, clock):

@@ -184,6 +184,15 @@ def claim(task_id: str):
     return get_runtime().claim(task_id, g.user.login)
 
 
+@bp.route("/tasks/<task_id>/assign", methods=["POST"])
+def assign(task_id: str):
+    """Administrators (ARSFLOW_ADMINS_GROUP) give a task that names nobody to someone."""
+    assignee = _body().get("assignee")
+    if not isinstance(assignee, str) or not assignee.strip():
+        raise InvalidInput("« assignee » (identifiant de la personne) est obligatoire")
+    return get_runtime().assign(task_id, assignee.strip(), g.user.login)
+
+
 @bp.route("/tasks/<task_id>/unclaim", methods=["POST"])
 def unclaim(task_id: str):
     return get_runtime().unclaim(task_id, g.user.login)
@@ -204,7 +213,8 @@ def complete(task_id: str):
 @bp.route("/messages", methods=["POST"])
 def message():
     """Correlated like the engine does, but only to instances the caller may see: others
-    are reported as absent rather than revealed."""
+    are reported as absent rather than revealed. When no instance waits, a process whose
+    message start event names it is started (if the caller may start it)."""
     rt = get_runtime()
     data = _body()
     name = data.get("name")
@@ -212,18 +222,17 @@ def message():
         raise InvalidInput("« name » (nom du message) est obligatoire")
     business_key = data.get("business_key")
     correlate = _object(data, "correlate")
-    if not business_key and not correlate:
-        raise InvalidInput("indiquez « business_key » ou « correlate »")
     with reading(rt) as s:
         waiting = select(MessageSubscription.instance_id).where(
-            MessageSubscription.message_name == name, MessageSubscription.status == "waiting")
+            MessageSubscription.message_name == name, MessageSubscription.status == "waiting",
+            MessageSubscription.instance_id.is_not(None))
         query = select(Instance).where(Instance.id.in_(waiting))  # no DISTINCT over JSON columns (PostgreSQL)
         if business_key:
             query = query.where(Instance.business_key == str(business_key))
         candidates = [i for i in s.scalars(query)
                       if all(str((i.variables or {}).get(k)) == str(v) for k, v in correlate.items())]
         visible = [i for i in candidates if queries.may_view_instance(rt, s, i, g.user.login, g.user.groups)]
-    if not visible:
+    if candidates and not visible:
         raise NotFound(f"aucune instance n'attend le message {name!r} pour cette corrélation")
     result = rt.message(name, business_key=business_key, correlate=correlate or None,
                         data=_object(data, "variables"), actor=g.user.login)

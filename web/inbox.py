@@ -69,6 +69,19 @@ def claim(task_id: str):
     return redirect(url_for("inbox.task", task_id=task_id))
 
 
+@bp.route("/taches/<task_id>/attribuer", methods=["POST"])
+def assign(task_id: str):
+    """Administrators give a task that names nobody to someone (or to themselves)."""
+    rt = get_runtime()
+    assignee = (request.form.get("assignee") or "").strip()
+    if not assignee:
+        flash("Indiquez l'identifiant de la personne à qui attribuer la tâche.", "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    task = rt.assign(task_id, assignee, g.user.login)
+    flash(f"La tâche « {task['name']} » est attribuée à {assignee}.", "success")
+    return redirect(url_for("inbox.task", task_id=task_id) if assignee == g.user.login else url_for("inbox.group_tasks"))
+
+
 @bp.route("/taches/<task_id>/relacher", methods=["POST"])
 def unclaim(task_id: str):
     rt = get_runtime()
@@ -137,7 +150,18 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
         errors=errors or {}, unknown_errors=unknown_errors, error_links=error_links, has_conditions=has_conditions,
         explanation=explanation, explanation_error=explanation_error,
         history=timeline.readable(show["audit"], people, subjects),
-        mine=task_data.get("assignee") == g.user.login, now=rt.now())
+        mine=task_data.get("assignee") == g.user.login, now=rt.now(),
+        orphan=task_data.get("state") == "open" and rt.names_nobody(_Row(task_data)),
+        admin=rt.settings.admins_group in (g.user.groups or ()))
+
+
+class _Row:
+    """A task's JSON read like its row (assignee, candidate_groups, candidate_users)."""
+
+    def __init__(self, data: dict):
+        self.assignee = data.get("assignee")
+        self.candidate_groups = data.get("candidate_groups") or []
+        self.candidate_users = data.get("candidate_users") or []
 
 
 def _error_shown(nodes, name: str) -> bool:

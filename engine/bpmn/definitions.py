@@ -16,6 +16,7 @@ from pathlib import Path
 from arsflow.engine import forms as forms_module
 from arsflow.engine.bpmn.lint import Finding, LintReport, lint_sources
 from arsflow.engine.bpmn.parser import ArsParser
+from arsflow.engine.bpmn.spiff_messages import describe_exception, french
 from arsflow.engine.bpmn.xmlsafe import parse_xml
 from arsflow.engine.errors import DeploymentError, NotFound
 from arsflow.engine.models import DecisionDefinition, Deployment, FormDefinition, ProcessDefinition, Resource
@@ -110,6 +111,9 @@ class DefinitionStore:
         self._specs = BoundedCache(self.SPECS)
         self._forms = BoundedCache(self.FORMS)
         self._definitions = BoundedCache(self.DEFINITIONS)
+        # Called as hook(session, definition, spec, now) for each new process version, in the
+        # deployment's transaction (the runtime schedules timer/message start events there).
+        self.on_deployed: list = []
 
     # -- linting and deployment ----------------------------------------------------------
     def known_ids(self, session: Session) -> dict:
@@ -151,13 +155,13 @@ class DefinitionStore:
                     findings.append(_finding_from(err, file))
                 except Exception as err:  # the parser raises KeyError/TypeError on some inputs
                     findings.append(Finding(file=file, element_id=key, element_type="process", line=None,
-                                            message=f"refusé par le moteur : {type(err).__name__}: {err}",
+                                            message=f"refusé par le moteur : {describe_exception(err)}",
                                             severity="error"))
         except ValidationException as err:
-            findings.append(_finding_from(err, getattr(err, "file_name", None) or "?"))
+            findings.append(_finding_from(err, getattr(err, "file_name", None) or _files(sources)))
         except Exception as err:
-            findings.append(Finding(file="?", element_id=None, element_type=None, line=None,
-                                    message=f"refusé par le moteur : {type(err).__name__}: {err}",
+            findings.append(Finding(file=_files(sources), element_id=None, element_type=None, line=None,
+                                    message=f"refusé par le moteur : {describe_exception(err)}",
                                     severity="error"))
         return findings
 
@@ -247,7 +251,9 @@ class DefinitionStore:
             if isinstance(row, ProcessDefinition):
                 row.dependencies = [r.id for r in self._dependency_resources(session, report, pins=pins)
                                     if r.id != row.resource_id]
-                self.spec_for(session, row)  # a definition that cannot be built is not deployed
+                spec, _ = self.spec_for(session, row)  # a definition that cannot be built is not deployed
+                for hook in self.on_deployed:
+                    hook(session, row, spec, now)
         result.deployment_id = deployment.id
         return result
 
@@ -271,7 +277,7 @@ class DefinitionStore:
             for process_spec in [built[0], *built[1].values()]:
                 _connect_loops(process_spec)
         except ValidationException as err:
-            raise DeploymentError(f"{main.name} : {err}") from err
+            raise DeploymentError(f"{main.name} : {french(str(err.args[0]) if err.args else str(err))}") from err
         self._specs.put(definition.id, built)
         return built
 
@@ -348,10 +354,15 @@ def _process_name(data: bytes, file: str, key: str) -> str | None:
     return None
 
 
+def _files(sources) -> str:
+    return ", ".join(name for name, _ in sources) or "(aucun fichier)"
+
+
 def _finding_from(err: ValidationException, file: str) -> Finding:
-    return Finding(file=getattr(err, "file_name", None) or file, element_id=getattr(err, "id", None),
-                   element_type=getattr(err, "tag", None), line=getattr(err, "line_number", None),
-                   message=f"refusé par le moteur : {err.args[0] if err.args else err}", severity="error")
+    text = french(str(err.args[0])) if err.args else french(str(err))
+    return Finding(file=getattr(err, "file_name", None) or file, element_id=getattr(err, "id", None) or None,
+                   element_type=getattr(err, "tag", None) or None, line=getattr(err, "line_number", None) or None,
+                   message=f"refusé par le moteur : {text}", severity="error")
 
 
 def _connect_loops(process_spec) -> None:

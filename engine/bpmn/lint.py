@@ -56,14 +56,6 @@ SPIFF_NODE_TYPES = frozenset(tag.rsplit("}", 1)[-1] for tag in _ENGINE_PARSER_CL
 # SpiffWorkflow's own NoneTask waits for a person where Camunda passes through a plain task.
 PLAIN_TASK_WAITS = _ENGINE_PARSER_CLASSES[full_tag("task")][1] is NoneTask
 
-# Only these are parsed by CamundaTaskParser, which reads camunda:collection for a
-# multi-instance; the others (scriptTask, receiveTask…) use the plain BPMN parser, which
-# wants loopCardinality or loopDataInputRef.
-CAMUNDA_COLLECTION_TYPES = frozenset(
-    tag.rsplit("}", 1)[-1] for tag, (parser, _) in _ENGINE_PARSER_CLASSES.items()
-    if issubclass(parser, CamundaTaskParser)
-)
-
 # BPMN 2.0 flow nodes (substitution group of tFlowNode): anything here that SpiffWorkflow
 # does not map cannot be executed at all.
 FLOW_NODE_TYPES = frozenset({
@@ -90,7 +82,7 @@ CONDITIONAL_GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway"})
 # any other one is dropped without a word and the event behaves as a "none" event.
 SUPPORTED_EVENT_DEFINITIONS = {
     "startEvent": {"messageEventDefinition", "signalEventDefinition", "timerEventDefinition",
-                   "conditionalEventDefinition"},
+                   "conditionalEventDefinition", "errorEventDefinition", "escalationEventDefinition"},
     "endEvent": {"messageEventDefinition", "cancelEventDefinition", "errorEventDefinition",
                  "escalationEventDefinition", "terminateEventDefinition"},
     "intermediateCatchEvent": {"messageEventDefinition", "signalEventDefinition",
@@ -128,10 +120,6 @@ EXPRESSION_TEXT_TYPES = frozenset({
     "timeDate", "timeDuration", "timeCycle",
 })
 FORM_REF_BINDINGS = ("latest", "deployment", "version")
-# Task spec names SpiffWorkflow creates in every (sub)process spec: a flow node with such
-# an id is mistaken for the internal task (an id "Start" makes the whole process empty).
-RESERVED_IDS = frozenset({"Start", "End", "StartEventSplit", "StartEventJoin"})
-RESERVED_ID_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin", " [child]")
 PYTHON_SCRIPT_FORMATS = frozenset({"", "python", "python3", "text/x-python", "py"})
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -176,8 +164,10 @@ class LintReport:
         for f in self.findings:
             where = f.file if f.line is None else f"{f.file}:{f.line}"
             subject = ""
-            if f.element_id or f.element_type:
-                subject = f"{f.element_id or '?'} ({f.element_type or '?'}): "
+            if f.element_id and f.element_type:
+                subject = f"{f.element_id} ({f.element_type}): "
+            elif f.element_id or f.element_type:
+                subject = f"{f.element_id or f.element_type}: "
             lines.append(f"{where}: [{f.severity}] {subject}{f.message}")
         return "\n".join(lines)
 
@@ -570,7 +560,9 @@ class _BpmnLinter(ExpressionChecks):
                     self.check_event_reference(ctx, element, *EVENT_REFERENCES[local])
             elif ns == CAMUNDA_NS:
                 local = _local(element.tag)
-                if local == "script":
+                if local in ("executionListener", "taskListener"):
+                    self.check_listener(ctx, element)
+                elif local == "script":
                     self.check_script(ctx, element, element.get("scriptFormat"), element.text,
                                       "camunda:script")
                 else:
@@ -581,11 +573,6 @@ class _BpmnLinter(ExpressionChecks):
 
     # ---- flow nodes
     def check_flow_node(self, ctx, element, local):
-        element_id = element.get("id") or ""
-        if element_id in RESERVED_IDS or element_id.endswith(RESERVED_ID_SUFFIXES):
-            self.flag(ctx, element, f"identifiant « {element_id} » réservé par SpiffWorkflow : "
-                                    "l'élément serait confondu avec une tâche interne du moteur "
-                                    "(avec « Start », le processus ne fait plus rien) ; renommez-le")
         if local not in SPIFF_NODE_TYPES:
             if local == "complexGateway":
                 message = ("passerelle complexe non prise en charge par SpiffWorkflow 3.2 : "
@@ -627,6 +614,8 @@ class _BpmnLinter(ExpressionChecks):
             self.add(element, "tâche sans type : le moteur l'attend comme une tâche manuelle "
                               "(Camunda la traverse) ; précisez le type (utilisateur, service, "
                               "script…)", WARNING)
+        elif local == "userTask":
+            self.check_user_task_people(ctx, element)
         elif local == "scriptTask":
             self.check_script_task(ctx, element)
         elif local == "businessRuleTask":
@@ -696,12 +685,10 @@ class _BpmnLinter(ExpressionChecks):
                                                  "sous-processus ordinaire : une annulation ne "
                                                  "déclenche aucune compensation")
         starts = element.findall(_q("startEvent"))
-        if element.get("triggeredByEvent") == "true":
-            if any(start.get("isInterrupting", "true") != "false" for start in starts):
-                self.flag(ctx, element, "sous-processus événementiel interrompant non pris en charge "
-                                        "par SpiffWorkflow 3.2 (le processus principal ne se "
-                                        "termine pas) : rendez l'événement de début non "
-                                        "interrompant ou utilisez un événement attaché")
+        if element.get("triggeredByEvent") == "true" and _local(self._enclosing_container(element).tag) != "process":
+            self.flag(ctx, element, "sous-processus événementiel à l'intérieur d'un sous-processus : le "
+                                    "moteur ne déclenche que ceux du processus ; placez-le au premier niveau "
+                                    "ou utilisez un événement attaché au sous-processus")
         if len(starts) != 1:
             self.flag(ctx, element, f"sous-processus avec {len(starts)} événement(s) de début : le "
                                     "moteur en exige exactement un")
@@ -721,23 +708,18 @@ class _BpmnLinter(ExpressionChecks):
             data_input = multi.find(_q("loopDataInputRef"))
             if cardinality is not None:
                 value = (cardinality.text or "").strip()
-                if not _INTEGER.match(value):
-                    self.flag(ctx, activity, f"multi-instance pilotée par loopCardinality "
-                                             f"« {value} » : une collection à cet endroit corrompt "
-                                             "la définition partagée ; utilisez camunda:collection "
-                                             "(ou un nombre entier littéral)")
-            elif local in CAMUNDA_COLLECTION_TYPES:
-                if not collection:
-                    zeebe = activity.find(f".//{_q('loopCharacteristics', ZEEBE_NS)}") is not None
-                    extra = (" (zeebe:loopCharacteristics et loopDataInputRef ne sont pas lus)"
-                             if zeebe or data_input is not None else "")
-                    self.flag(ctx, activity, "multi-instance sans camunda:collection ni "
-                                             f"loopCardinality : refusée par le moteur{extra}")
+                if not value:
+                    self.flag(ctx, activity, "multi-instance : loopCardinality vide (un nombre entier "
+                                             "ou une expression ${…} est attendu)")
+            elif collection is not None:
+                if not collection.strip():
+                    self.flag(ctx, activity, "multi-instance : camunda:collection vide (un nom de "
+                                             "variable ou une expression ${…} est attendu)")
             elif data_input is None:
-                self.flag(ctx, activity, f"multi-instance sur un {local} : le moteur n'y lit pas "
-                                         "camunda:collection et exige loopCardinality ou "
-                                         "loopDataInputRef ; placez la tâche dans un sous-processus "
-                                         "multi-instance ou utilisez loopDataInputRef")
+                zeebe = activity.find(f".//{_q('loopCharacteristics', ZEEBE_NS)}") is not None
+                extra = " (zeebe:loopCharacteristics n'est pas lu)" if zeebe else ""
+                self.flag(ctx, activity, "multi-instance sans camunda:collection ni loopCardinality : "
+                                         f"le moteur ne sait pas combien d'instances créer{extra}")
         standard = activity.find(_q("standardLoopCharacteristics"))
         if standard is not None:
             maximum = standard.get("loopMaximum")
@@ -789,6 +771,50 @@ class _BpmnLinter(ExpressionChecks):
             self.flag(ctx, activity, f"objet de données {_ids(out_of_scope)} défini hors du "
                                      "(sous-)processus de l'activité ou de son parent direct : le "
                                      "moteur ne le trouve pas")
+
+    def check_listener(self, ctx, listener):
+        kind = _local(listener.tag)
+        owner = listener.getparent().getparent() if listener.getparent() is not None else None
+        if owner is None:
+            return
+        owner_type = _local(owner.tag)
+        label = "écouteur d'exécution" if kind == "executionListener" else "écouteur de tâche"
+        event = (listener.get("event") or "").strip()
+        allowed = ({"take"} if owner_type == "sequenceFlow" else {"start", "end"}) if kind == "executionListener" \
+            else {"create", "assignment", "complete"}
+        for attr in ("class", "delegateExpression"):
+            if listener.get(attr):
+                self.flag(ctx, owner, f"{label} camunda:{attr}=« {listener.get(attr)} » : une classe Java ne "
+                                      "peut pas s'exécuter dans arsflow ; écrivez l'écouteur en script Python "
+                                      "(camunda:script scriptFormat=\"python\") ou en expression ${…}")
+                return
+        if owner_type == "process":
+            self.add(owner, f"{label} sur le processus lui-même : non pris en charge, il ne s'exécutera pas ; "
+                            "placez-le sur l'événement de début ou de fin", WARNING)
+            return
+        if event not in allowed:
+            self.flag(ctx, owner, f"{label} : événement « {event} » non pris en charge ici (permis : "
+                                  f"{', '.join(sorted(allowed))})")
+        script = listener.find(_q("script", CAMUNDA_NS))
+        if script is not None:
+            script_format = (script.get("scriptFormat") or "").strip().lower()
+            if script.get("resource"):
+                self.flag(ctx, owner, f"{label} : script externe (resource) non pris en charge ; écrivez le "
+                                      "script dans le diagramme")
+            elif script_format not in PYTHON_SCRIPT_FORMATS:
+                self.flag(ctx, owner, f"{label} : scriptFormat « {script.get('scriptFormat')} » : le moteur "
+                                      "exécute les scripts en Python uniquement")
+        elif not listener.get("expression"):
+            self.flag(ctx, owner, f"{label} sans script ni expression : rien à exécuter")
+
+    def check_user_task_people(self, ctx, element):
+        if not ctx.executable:
+            return
+        camunda = [element.get(_q(a, CAMUNDA_NS)) for a in ("assignee", "candidateUsers", "candidateGroups")]
+        if not any((v or "").strip() for v in camunda):
+            self.add(element, "tâche utilisateur sans titulaire ni candidats (camunda:assignee, candidateUsers, "
+                              "candidateGroups) : seuls les administrateurs (groupe ARSFLOW_ADMINS_GROUP, "
+                              "« admins » par défaut) la verront, pour l'attribuer", WARNING)
 
     def check_script_task(self, ctx, element):
         script = element.find(_q("script"))

@@ -20,6 +20,10 @@ from SpiffWorkflow.camunda.specs.event_definitions import (
     MessageEventDefinition as CamundaMessageEventDefinition,
 )
 from SpiffWorkflow.task import TaskState
+from arsflow.engine.bpmn.error_events import ErrorEventParserMixin, ErrorStartEventMixin
+from arsflow.engine.bpmn.multi_instance import CamundaMultiInstanceMixin, ParallelMultiInstance, SequentialMultiInstance
+from arsflow.engine.bpmn.listeners import read_listeners, wire_listeners
+from arsflow.engine.bpmn.start_events import prepare_start_events
 
 io_mapping.install()
 decisions.install()
@@ -67,6 +71,10 @@ def read_camunda_extensions(node) -> dict:
         ext["outputs"] = {p.get("name"): _parameter_value(p) for p in outputs}
     if node.tag == f"{{{ns['bpmn']}}}callActivity":
         ext["call"] = read_call_mappings(node, ns)
+    for kind, key in (("executionListener", "execution_listeners"), ("taskListener", "task_listeners")):
+        listeners = read_listeners(node, kind)
+        if listeners:
+            ext[key] = listeners
     return ext
 
 
@@ -141,6 +149,42 @@ class MessageMixin:
         return definition
 
 
+class MultiInstanceMixin:
+    """`camunda:collection` / `loopCardinality` on any activity run as Camunda runs them
+    (engine.multi_instance); a plain BPMN `loopDataInputRef` keeps SpiffWorkflow's own."""
+
+    def _add_multiinstance_task(self, loop_characteristics):
+        prefix = "bpmn:multiInstanceLoopCharacteristics"
+        cardinality = first(self.xpath(f"./{prefix}/bpmn:loopCardinality"))
+        collection = loop_characteristics.get(f"{{{CAMUNDA_NS}}}collection")
+        if cardinality is None and collection is None:
+            return super()._add_multiinstance_task(loop_characteristics)
+        condition = first(self.xpath(f"./{prefix}/bpmn:completionCondition"))
+        params = {
+            "collection": collection,
+            "element_variable": loop_characteristics.get(f"{{{CAMUNDA_NS}}}elementVariable"),
+            "loop_cardinality": (cardinality.text or "").strip() if cardinality is not None else None,
+            "completion_condition": (condition.text or "").strip() or None if condition is not None else None,
+        }
+        original = self.spec.task_specs.pop(self.task.name)
+        cls = (SequentialMultiInstance if loop_characteristics.get("isSequential") == "true"
+               else ParallelMultiInstance)
+        self.task = cls(self.spec, original.name, "", description="Multi-instance", **params)
+        self._copy_task_attrs(original, loop_characteristics)
+
+
+def wire_multi_instances(spec):
+    """Connect each multi-instance's inner activity to it once, on the parsed spec: SpiffWorkflow
+    does it when the first instance starts, which a spec attached to a restored workflow
+    never sees (the last instance would then complete without the activity noticing)."""
+    for task_spec in list(spec.task_specs.values()):
+        if isinstance(task_spec, CamundaMultiInstanceMixin):
+            inner = spec.task_specs[task_spec.task_spec]
+            if not inner.completed_event.is_connected(task_spec.merge_child):
+                inner.completed_event.connect(task_spec.merge_child)
+    return spec
+
+
 class PassThroughTask(NoneTask):
     """Camunda runs through a plain `bpmn:task`; SpiffWorkflow would wait for a person."""
 
@@ -174,6 +218,19 @@ def _trigger_event_subprocess(self, my_task, spec_name):
 BpmnStartTask.trigger_wf = _trigger_event_subprocess
 
 
+def wire_event_subprocesses(spec):
+    """Do at parse time what `_trigger_event_subprocess` does on first trigger: a spec attached
+    to a restored instance (cold) was never triggered, and its event sub-process would have no
+    input (\"No input task connected\") nor lead to the process end."""
+    start = spec.start
+    for name in getattr(start, "trigger_specs", []) or []:
+        task_spec = spec.task_specs.get(name)
+        if task_spec is not None and start not in task_spec.inputs:
+            task_spec._connect_notify(start)
+            task_spec.connect(spec.end)
+    return spec
+
+
 def _with(mixins, parser_cls):
     return type(f"Ars{parser_cls.__name__}", (*mixins, parser_cls), {})
 
@@ -181,16 +238,66 @@ def _with(mixins, parser_cls):
 def _parser_classes():
     classes = {}
     for tag, (parser_cls, spec_cls) in CamundaParser.OVERRIDE_PARSER_CLASSES.items():
-        mixins = ((ExtensionsMixin, TimerMixin, MessageMixin) if hasattr(parser_cls, "parse_timer_event")
-                  else (ExtensionsMixin,))
+        mixins = ((ExtensionsMixin, TimerMixin, MessageMixin, ErrorEventParserMixin) if hasattr(parser_cls, "parse_timer_event")
+                  else (ExtensionsMixin, MultiInstanceMixin))
+        if tag == full_tag("startEvent"):
+            mixins = (ErrorStartEventMixin, *mixins)
         classes[tag] = (_with(mixins, parser_cls), spec_cls)
-    classes[full_tag("task")] = (_with((ExtensionsMixin,), CamundaTaskParser), PassThroughTask)
+    classes[full_tag("task")] = (_with((ExtensionsMixin, MultiInstanceMixin), CamundaTaskParser), PassThroughTask)
     from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
     receive_parser, receive_spec = BpmnParser.PARSER_CLASSES[full_tag("receiveTask")]
-    classes[full_tag("receiveTask")] = (_with((ExtensionsMixin, MessageMixin), receive_parser), receive_spec)
+    classes[full_tag("receiveTask")] = (_with((ExtensionsMixin, MessageMixin, MultiInstanceMixin), receive_parser), receive_spec)
     for tag in ("serviceTask", "sendTask"):
-        classes[full_tag(tag)] = (_with((ExtensionsMixin,), CamundaTaskParser), HandlerServiceTask)
+        classes[full_tag(tag)] = (_with((ExtensionsMixin, MultiInstanceMixin), CamundaTaskParser), HandlerServiceTask)
     return classes
+
+
+RESERVED_IDS = frozenset({"Start", "End", "StartEventSplit", "StartEventJoin"})
+RESERVED_ID_SUFFIXES = (".EndJoin", ".BoundaryEventSplit", ".BoundaryEventJoin", " [child]")
+_REFERENCE_ATTRIBUTES = ("sourceRef", "targetRef", "attachedToRef", "default")
+_REFERENCE_TEXTS = ("incoming", "outgoing", "flowNodeRef", "sourceRef", "targetRef")
+
+
+def legalize_ids(root) -> dict[str, str]:
+    """Element ids SpiffWorkflow reserves for its own task specs (`Start`, `End`…) are legal
+    BPMN: rename them in the tree SpiffWorkflow parses and return {new id: original id}, so
+    that the specs can carry the original id back (`bpmn_id`: inbox, audit, diagram, REST).
+    Sequence flows without an id (legal too) get one."""
+    bpmn = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+    taken = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    renames: dict[str, str] = {}
+    for el in root.iter():
+        if not isinstance(el.tag, str) or not el.tag.startswith(bpmn):
+            continue
+        eid = el.get("id")
+        if eid and (eid in RESERVED_IDS or eid.endswith(RESERVED_ID_SUFFIXES)) and el.tag != f"{bpmn}process":
+            new = eid.replace(" ", "_").replace(".", "_") + "_bpmn"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            renames[eid] = new
+    counter = 0
+    for flow in root.iter(f"{bpmn}sequenceFlow"):
+        if not flow.get("id"):
+            counter += 1
+            new = f"SequenceFlow_sans_id_{counter}"
+            while new in taken:
+                new += "_"
+            taken.add(new)
+            flow.set("id", new)
+    if not renames:
+        return {}
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        if el.get("id") in renames:
+            el.set("id", renames[el.get("id")])
+        for attr in _REFERENCE_ATTRIBUTES:
+            if el.get(attr) in renames:
+                el.set(attr, renames[el.get(attr)])
+        if el.tag.startswith(bpmn) and el.tag[len(bpmn):] in _REFERENCE_TEXTS and (el.text or "").strip() in renames:
+            el.text = renames[el.text.strip()]
+    return {new: old for old, new in renames.items()}
 
 
 class ArsParser(CamundaParser):
@@ -200,6 +307,9 @@ class ArsParser(CamundaParser):
         super().__init__(validator=BpmnValidator() if validate else None)
         self._lanes: dict[str, str] = {}
         self._starters: dict[str, dict] = {}
+        self._interrupting: dict[str, bool] = {}
+        self._original_ids: dict[str, str] = {}
+        self._take_listeners: dict[tuple, list] = {}
 
     def add_dmn_xml(self, node, filename=None):
         """Every decision of the file, each with its required decisions (a DRG)."""
@@ -212,22 +322,37 @@ class ArsParser(CamundaParser):
         # SpiffWorkflow gives every node inside a subprocess the subprocess's lane; the
         # Modeler records the lane each node is drawn in (flowNodeRef), which is what runs.
         ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+        renamed = legalize_ids(bpmn)
+        self._original_ids.update(renamed)
         for process in bpmn.xpath(".//bpmn:process", namespaces=ns):
             starters = {k: process.get(f"{{{CAMUNDA_NS}}}{k}") for k in ("candidateStarterGroups", "candidateStarterUsers")}
             self._starters[process.get("id")] = {k: [v.strip() for v in (value or "").split(",") if v.strip()]
                                                  for k, value in starters.items()}
+        for flow in bpmn.xpath(".//bpmn:sequenceFlow[bpmn:extensionElements]", namespaces=ns):
+            take = [l for l in read_listeners(flow, "executionListener") if l["event"] == "take"]
+            if take:
+                ends = [renamed.get(flow.get(a), flow.get(a)) for a in ("sourceRef", "targetRef")]
+                self._take_listeners[tuple(ends)] = take
+        for start in bpmn.xpath(".//bpmn:startEvent", namespaces=ns):
+            sid = start.get("id")
+            self._interrupting[renamed.get(sid, sid)] = start.get("isInterrupting", "true") != "false"
         for lane in bpmn.xpath(".//bpmn:lane", namespaces=ns):
             name = lane.get("name") or lane.get("id")
             for ref in lane.xpath("./bpmn:flowNodeRef", namespaces=ns):
                 if ref.text and ref.text.strip():
-                    self._lanes[ref.text.strip()] = name
+                    self._lanes[renamed.get(ref.text.strip(), ref.text.strip())] = name
         return super().add_bpmn_xml(bpmn, filename)
 
     def _fix_lanes(self, spec):
         for task_spec in spec.task_specs.values():
+            original = self._original_ids.get(getattr(task_spec, "bpmn_id", None) or "")
+            if original is not None:
+                task_spec.bpmn_id = original  # renamed for SpiffWorkflow only (legalize_ids)
             lane = self._lanes.get(getattr(task_spec, "bpmn_id", None) or "")
             if lane:
                 task_spec.lane = lane
+            if getattr(task_spec, "bpmn_id", None) in self._interrupting:
+                task_spec.interrupting = self._interrupting[task_spec.bpmn_id]  # SpiffWorkflow ignores it
         return spec
 
     def get_spec(self, process_id, required=True):
@@ -236,10 +361,18 @@ class ArsParser(CamundaParser):
             # camunda:candidateStarterGroups/Users on the process: who may start it (empty: anyone).
             spec.starters = self._starters.get(process_id, {})
             self._fix_lanes(spec)
+            wire_multi_instances(spec)
+            wire_event_subprocesses(spec)
+            wire_listeners(spec, self._take_listeners)
+            if process_id in self._starters:  # a top-level process, not an (event) subprocess
+                prepare_start_events(spec)
         return spec
 
     def get_subprocess_specs(self, name, specs=None, require_call_activity_specs=True):
         subs = super().get_subprocess_specs(name, specs, require_call_activity_specs)
         for sub in subs.values():
             self._fix_lanes(sub)
+            wire_multi_instances(sub)
+            wire_event_subprocesses(sub)
+            wire_listeners(sub, self._take_listeners)
         return subs

@@ -29,6 +29,7 @@ from arsflow.engine.time.durations import parse_instant
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
+from arsflow.engine.bpmn.error_events import BpmnError, bpmn_error, park
 _current_data: ContextVar[dict | None] = ContextVar("arsflow_task_data", default=None)
 
 
@@ -118,9 +119,22 @@ def build_environment(ctx: ScriptContext, extra_helpers: dict | None = None,
                "add_duration": add_duration, "now": now, "today": today,
                "legal_deadline_details": legal_deadline_details, "french_deadline": french_deadline,
                "french_day": french_day, "refuse": refuse, "territory_region": territory_region,
-               "date": date, "datetime": datetime, "timedelta": timedelta}
+               "date": date, "datetime": datetime, "timedelta": timedelta,
+               "bpmn_error": bpmn_error, "BpmnError": BpmnError}
     helpers.update(extra_helpers or {})
     return RestrictedEnvironment(helpers, limits)
+
+
+def _bpmn_error_in(err: BaseException):
+    """The BpmnError a script raised, under SpiffWorkflow's wrapping."""
+    seen = err
+    for _ in range(5):
+        if isinstance(seen, BpmnError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+        if seen is None:
+            return None
+    return None
 
 
 class ArsScriptEngine(PythonScriptEngine):
@@ -183,6 +197,12 @@ class ArsScriptEngine(PythonScriptEngine):
         token = _current_data.set(task.data)
         try:
             return super().execute(task, script, external_context)
+        except WorkflowTaskException as err:
+            error = _bpmn_error_in(err)
+            if error is None:
+                raise
+            park(task, error)  # the script task stops here; the runtime throws the error
+            return None
         finally:
             _current_data.reset(token)
 
@@ -244,6 +264,10 @@ class ArsScriptEngine(PythonScriptEngine):
                            business_key=self.business_key, now=self.now(), task=task)
         try:
             result = handler(call) or {}
+        except BpmnError as error:
+            self.effects.extend(call.effects)
+            park(task, error)
+            return None
         except WorkflowTaskException:
             raise
         except Exception as err:

@@ -55,6 +55,11 @@ def _config():
     from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
     from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
     config[ArsMessageEventDefinition] = config[MessageEventDefinition]
+    from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (ErrorEventDefinition,
+                                                                            EscalationEventDefinition)
+    from arsflow.engine.bpmn.error_events import ArsErrorEventDefinition, ArsEscalationEventDefinition
+    config[ArsErrorEventDefinition] = config[ErrorEventDefinition]
+    config[ArsEscalationEventDefinition] = config[EscalationEventDefinition]
     config[BpmnWorkflow] = SpecByReferenceConverter
     return config
 

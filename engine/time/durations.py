@@ -106,20 +106,111 @@ def parse_cycle(text: str, default_tz: tzinfo = timezone.utc) -> Cycle:
 
 
 def describe_timer_value(kind: str, text: str) -> None:
-    """Raise DurationError if a literal timer value of this kind ('timeDuration', 'timeDate',
-    'timeCycle') cannot be read. `${…}` expressions are checked at run time."""
+    """Raise DurationError if a timer value of this kind ('timeDuration', 'timeDate',
+    'timeCycle') cannot be read. `${…}` and Python expressions are checked at run time."""
+    timer_source(kind, text)
+
+
+# -- Camunda's cron form of timeCycle (Quartz: seconds first) -----------------------------
+_QUARTZ_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+_FIELD_MAX = {"second": 59, "minute": 59, "hour": 23, "day": 31, "month": 12}
+
+
+def is_cron(text) -> bool:
+    """`0 0 9 * * ?` (6 or 7 fields) — Camunda's cron form of timeCycle."""
+    return isinstance(text, str) and len(text.split()) in (6, 7) and not text.strip().upper().startswith("R")
+
+
+def _quartz_field(name: str, value: str) -> str:
+    if value == "?":
+        return "*"
+    if any(ch in value for ch in "#W") or (value not in ("L",) and "L" in value.upper() and name != "month"):
+        raise DurationError(f"cron : « {value} » ({name}) n'est pas pris en charge (#, W, nL)")
+    if name == "day" and value.upper() == "L":
+        return "last"
+    parts = []
+    for part in value.split(","):
+        step = ""
+        if "/" in part:
+            part, step = part.split("/", 1)
+            step = "/" + step
+            if part not in ("*", "") and "-" not in part and name in _FIELD_MAX:
+                part = f"{part}-{_FIELD_MAX[name]}"
+        if name == "day_of_week":
+            part = "-".join(_QUARTZ_DAYS[int(p) - 1] if p.isdigit() and 1 <= int(p) <= 7 else p.lower()
+                            for p in part.split("-"))
+        elif name == "month":
+            part = part.lower()
+        parts.append(part + step)
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    text: str
+    zone: tzinfo
+
+    def trigger(self):
+        from apscheduler.triggers.cron import CronTrigger
+        fields = self.text.split()
+        names = ["second", "minute", "hour", "day", "month", "day_of_week", "year"][:len(fields)]
+        try:
+            return CronTrigger(timezone=self.zone, **{n: _quartz_field(n, f) for n, f in zip(names, fields)})
+        except ValueError as err:
+            raise DurationError(f"cron illisible : {self.text!r} ({err})") from None
+
+    def next_after(self, instant: datetime) -> datetime | None:
+        """The first occurrence strictly after `instant` (UTC), or None when the cron ends."""
+        from datetime import timedelta
+        start = instant.astimezone(self.zone) + timedelta(microseconds=1)
+        nxt = self.trigger().get_next_fire_time(None, start)
+        return nxt.astimezone(timezone.utc) if nxt is not None else None
+
+
+def parse_cron(text: str, default_tz: tzinfo = timezone.utc) -> CronSchedule:
+    schedule = CronSchedule(" ".join(str(text).split()), default_tz)
+    schedule.trigger()  # validates
+    return schedule
+
+
+# -- timer text: Camunda literal, ${expression}, or SpiffArena's Python --------------------
+def timer_source(kind: str, text: str) -> tuple[str, str]:
+    """How a timer's text is read: ("literal", value) for Camunda's literal (`P3D`,
+    `R3/PT1H`, `0 0 9 * * ?`, an ISO date) or SpiffArena's quoted Python string (`"P3D"`);
+    ("expression", text) for `${…}`; ("python", text) for SpiffArena's Python expression.
+    Raises DurationError when it is none of these."""
+    import ast
     value = (text or "").strip()
     if not value:
         raise DurationError(f"{kind} vide")
-    if value.startswith("${") or value.startswith("#{"):
+    if value.startswith(("${", "#{")):
         if not value.endswith("}"):
             raise DurationError(f"expression {value!r} non fermée")
-        return
+        return "expression", value
+    try:
+        _check_literal(kind, value)
+        return "literal", value
+    except DurationError as err:
+        literal_error = err
+    try:
+        node = ast.parse(value, mode="eval")
+    except SyntaxError:
+        raise literal_error from None
+    if isinstance(node.body, ast.Constant) and isinstance(node.body.value, str):
+        _check_literal(kind, node.body.value.strip())
+        return "literal", node.body.value.strip()
+    if isinstance(node.body, ast.Constant) or (isinstance(node.body, ast.Name) and node.body.id[:1] in "PR"
+                                               and node.body.id[1:2].isdigit()):
+        raise literal_error  # `P3X`: a mistyped literal, not an expression
+    return "python", value
+
+
+def _check_literal(kind: str, value: str) -> None:
     if kind == "timeDuration":
         parse_duration(value)
     elif kind == "timeDate":
         parse_instant(value)
     elif kind == "timeCycle":
-        parse_cycle(value)
+        parse_cron(value) if is_cron(value) else parse_cycle(value)
     else:
         raise DurationError(f"type de minuterie inconnu {kind!r}")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from arsflow.engine.time.durations import Cycle, add_duration, parse_cycle, parse_instant
+from arsflow.engine.time.durations import (Cycle, DurationError, add_duration, is_cron, parse_cron, parse_cycle,
+                                           parse_instant, timer_source)
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -21,9 +22,19 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.task import TaskState
 
 
-def timer_text(my_task, expression):
-    """A literal stays a literal; `${expr}` (or `#{expr}`) is evaluated against the task data."""
-    return my_task.workflow.script_engine.evaluate_value(my_task, (expression or "").strip())
+def timer_text(my_task, expression, kind="timeDuration"):
+    """A literal stays a literal (Camunda's `P3D`, SpiffArena's `"P3D"`); `${expr}` (or
+    `#{expr}`) is evaluated against the task data, and so is SpiffArena's Python expression."""
+    engine = my_task.workflow.script_engine
+    try:
+        how, value = timer_source(kind, expression or "")
+    except DurationError:
+        how, value = "expression", (expression or "").strip()  # reported by the linter; fails below
+    if how == "literal":
+        return value
+    if how == "python":
+        return engine.evaluate(my_task, value)
+    return engine.evaluate_value(my_task, value)
 
 
 def _engine(my_task):
@@ -54,7 +65,7 @@ class ArsTimeDateEventDefinition(ClockedTimerMixin, TimeDateEventDefinition):
     def has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            value = timer_text(my_task, self.expression)
+            value = timer_text(my_task, self.expression, "timeDate")
             if self.calendar and _is_day(value):
                 # A legal timer on a day: it fires when that day ends (24:00 in the territory),
                 # extended to the next working day unless the timer says legal-no-extension.
@@ -80,7 +91,7 @@ class ArsDurationTimerEventDefinition(ClockedTimerMixin, DurationTimerEventDefin
     def has_fired(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            value = timer_text(my_task, self.expression)
+            value = timer_text(my_task, self.expression, "timeDuration")
             start = self.now(my_task)
             if self.calendar:
                 due = _engine(my_task).legal_expiry(
@@ -101,8 +112,12 @@ class ArsCycleTimerEventDefinition(ClockedTimerMixin, CycleTimerEventDefinition)
     def cycle_complete(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         now = self.now(my_task)
-        if event_value is None:
-            cycle = parse_cycle(str(timer_text(my_task, self.expression)), _engine(my_task).tzinfo)
+        text = str(timer_text(my_task, self.expression, "timeCycle")) if event_value is None else None
+        if text is not None and is_cron(text):
+            event_value = {"cycles": -1, "cron": text,
+                           "next": parse_cron(text, _engine(my_task).tzinfo).next_after(now).isoformat()}
+        elif text is not None:
+            cycle = parse_cycle(text, _engine(my_task).tzinfo)
             anchor = now
             event_value = {
                 "cycles": -1 if cycle.repetitions is None else cycle.repetitions,
@@ -114,7 +129,12 @@ class ArsCycleTimerEventDefinition(ClockedTimerMixin, CycleTimerEventDefinition)
             }
         ready = False
         if event_value["cycles"] != 0:
-            if parse_instant(event_value["next"]) <= now:
+            if event_value.get("cron") and parse_instant(event_value["next"]) <= now:
+                nxt = parse_cron(event_value["cron"], _engine(my_task).tzinfo).next_after(now)
+                event_value = dict(event_value, next=nxt.isoformat() if nxt else None,
+                                   cycles=-1 if nxt else 0)
+                ready = True
+            elif parse_instant(event_value["next"]) <= now:
                 index = event_value["index"] + 1
                 start = parse_instant(event_value["start"]) if event_value["start"] else None
                 occurrence = Cycle(None, start, event_value["period"]).occurrence(
