@@ -204,3 +204,23 @@ def test_reserved_ids_and_flows_without_id_run(drive):
     shown = rt().show(iid)
     assert shown["state"] == "completed"
     assert set(rt().workflow_state(iid)["completed"]) == {"Start", "End", "StartEventJoin"}
+
+
+def test_engine_rest_message_starts_a_process_at_its_message_start_event(runtime, deploy, make_user):
+    """POST /engine-rest/message as Camunda's clients send it: no instance waits, so the
+    message start event creates one (resultType ProcessDefinition)."""
+    from tests.test_engine_rest_runtime import build_app, send
+    make_user("proprio", "deployers", password="mot-de-passe-proprio")
+    deploy({"demande.bpmn": _message_start_process()})
+    client = build_app(runtime).test_client()
+    result = send(client, "POST", "/message", {
+        "messageName": "demande_recue", "businessKey": "D-42", "resultEnabled": True,
+        "processVariables": {"demandeur": {"value": "CH Arles", "type": "String"}}})
+    assert result.status_code == 200, result.get_json()
+    [item] = result.get_json()
+    assert item["resultType"] == "ProcessDefinition" and item["processInstance"]["businessKey"] == "D-42"
+    shown = runtime.show(int(item["processInstance"]["id"]))
+    assert shown["variables"]["via"] == "message" and shown["variables"]["demandeur"] == "CH Arles"
+    again = send(client, "POST", "/message", {"messageName": "piece_recue", "businessKey": "D-42"})
+    assert again.status_code == 204
+    assert runtime.show(int(item["processInstance"]["id"]))["state"] == "completed"
