@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .bpmn_builder import HEADER
+from tests.bpmn_builder import HEADER
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DI_NS = ('xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" '

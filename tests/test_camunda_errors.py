@@ -6,8 +6,8 @@ import pytest
 
 from arsflow.engine.services import BpmnError
 
-from .bpmn_builder import chain, flow, script_task
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain, flow, script_task
+from tests.modeler import modeler_diagram
 
 ERRORS = ('<bpmn:error id="Error_refus" name="Refus" errorCode="REFUS" />'
           '<bpmn:error id="Error_autre" name="Autre" errorCode="AUTRE" />'

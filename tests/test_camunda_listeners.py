@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from arsflow.engine.bpmn.lint import lint_sources
 
-from .bpmn_builder import chain, flow, script_task
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain, flow, script_task
+from tests.modeler import modeler_diagram
 
 
 def _script_listener(kind: str, event: str, script: str) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .bpmn_builder import chain, flow, script_task
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain, flow, script_task
+from tests.modeler import modeler_diagram
 
 ENGLISH = ("Error evaluating", "Did you mean", "is not defined", "Python script error", "No conditions")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from .bpmn_builder import chain, script_task
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain, script_task
+from tests.modeler import modeler_diagram
 
 
 def _user_mi(loop: str, extra_task_attrs: str = "", after: str = "") -> str:

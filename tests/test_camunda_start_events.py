@@ -14,8 +14,8 @@ from sqlalchemy import select
 from arsflow.engine.models import Instance, Timer
 from arsflow.engine.errors import NotFound
 
-from .bpmn_builder import chain, flow, script_task
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain, flow, script_task
+from tests.modeler import modeler_diagram
 
 MESSAGES = ('<bpmn:message id="Message_demande" name="demande_recue" />'
             '<bpmn:message id="Message_piece" name="piece_recue" />')

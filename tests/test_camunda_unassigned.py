@@ -11,8 +11,8 @@ from arsflow.engine.bpmn.lint import lint_sources
 from arsflow.engine.errors import Forbidden, NotFound
 from tests.test_web import api, client_for, env, new_token, post  # noqa: F401  (fixtures)
 
-from .bpmn_builder import chain
-from .modeler import modeler_diagram
+from tests.bpmn_builder import chain
+from tests.modeler import modeler_diagram
 
 
 def _orphan_process(pid="orphelin") -> str:
