@@ -229,6 +229,8 @@ class User(Base):
                                                          server_default="immediate")
     # Bumped at logout and at each password change: sessions carrying an older one end.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The inbox's notification list was last opened: newer notifications make its badge.
+    notifications_seen_at: Mapped[datetime | None]
 
 
 class UserGroup(Base):
@@ -257,7 +259,8 @@ class OutboxMessage(Base):
     sends it after the operation committed, retrying with back-off."""
     __tablename__ = "notification_outbox"
     __table_args__ = (Index("ix_notification_outbox_status_next", "status", "next_attempt_at"),
-                      Index("ix_notification_outbox_login_status", "login", "status"))
+                      Index("ix_notification_outbox_login_status", "login", "status"),
+                      Index("ix_notification_outbox_login_created", "login", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))

@@ -21,7 +21,7 @@ AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 WIDTHS = (1366, 390)
 PAGES = {
     "sophie.durand": ["/taches", "/taches/groupes", "/procedures", "/compte"],
-    "claire.martin": ["/echeances"],
+    "claire.martin": ["/echeances", "/notifications"],
 }
 
 

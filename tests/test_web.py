@@ -1109,3 +1109,21 @@ def test_people_and_groups_are_shown_by_name_not_by_id(client_for, env):
     facts = page[page.index('id="dossier-titre"'):]
     assert "Prise en charge par</dt><dd>Alice Lefèvre</dd>" in facts and ">alice<" not in facts
     assert "Proposée à</dt><dd>Instructeurs</dd>" in facts
+
+
+def test_reminders_show_in_the_app_with_a_badge_until_the_list_is_opened(client_for, env):
+    rt = env["rt"]
+    client = client_for("alice")
+    assert 'id="lien-notifications">Notifications</a>' in client.get("/taches").text  # no badge yet
+    with rt.db.transaction() as s:
+        from arsflow.engine.models import Instance
+        instance = s.get(Instance, env["instance_id"])
+        rt.notifier.record(s, instance=instance, kind="reminder", subject="Rappel : analyse à rendre dans 3 jours",
+                           body="", logins=["alice", "bob"], now=rt.now())
+    page = client.get("/taches").text
+    assert re.search(r'id="lien-notifications">Notifications <span class="fr-badge[^"]*"[^>]*>1</span>', page)
+    listing = client.get("/notifications").text
+    assert "Rappel : analyse à rendre dans 3 jours" in listing and "Nouveau · Rappel" in listing
+    assert 'id="lien-notifications">Notifications</a>' in client.get("/taches").text  # seen: badge gone
+    assert "Nouveau" not in client.get("/notifications").text
+    assert "Rappel : analyse" not in client_for("carol").get("/notifications").text  # addressed to others only
