@@ -11,8 +11,8 @@ import pytest
 from arsflow.engine.errors import InvalidInput
 from arsflow.engine.forms import FormValidationError, load_form
 
-from .bpmn_builder import chain, definitions, script_task, timer_boundary, user_task
-from .procedure_support import ColdRuntime
+from tests.bpmn_builder import chain, definitions, script_task, timer_boundary, user_task
+from tests.procedure_support import ColdRuntime
 
 
 def _day_timer_process(calendar: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from arsflow.engine.bpmn.definitions import collect_sources
 from arsflow.engine.errors import Forbidden, InvalidInput
 
-from .procedure_support import runtime_for
+from tests.procedure_support import runtime_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

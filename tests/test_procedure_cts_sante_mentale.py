@@ -12,7 +12,7 @@ from arsflow.engine.errors import InvalidInput
 from arsflow.processes.cts_sante_mentale_composition import (check_candidates, check_election,
                                                              composition)
 
-from .procedure_support import runtime_for
+from tests.procedure_support import runtime_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

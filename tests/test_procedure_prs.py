@@ -9,7 +9,7 @@ import pytest
 from arsflow.engine.bpmn.definitions import collect_sources
 from arsflow.engine.errors import InvalidInput
 
-from .procedure_support import runtime_for
+from tests.procedure_support import runtime_for
 
 ROOT = Path(__file__).resolve().parent.parent
 # The instruction's list (l. 202) and the communes' channels (l. 204), without the referential.
