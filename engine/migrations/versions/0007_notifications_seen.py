@@ -1,25 +1,15 @@
 """users.notifications_seen_at: the in-app notification list's badge counts what came after
 
-<<<<<<<< HEAD:engine/migrations/versions/0007_notifications_seen.py
 Revision ID: 0007
 Revises: 0006
-========
-Revision ID: 0005
-Revises: 0004
->>>>>>>> 3d7c87b (Migration 0005 after main's 0004; tests import their helpers absolutely (test_architecture)):engine/migrations/versions/0005_notifications_seen.py
 Create Date: 2026-12-01 01:05:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-<<<<<<<< HEAD:engine/migrations/versions/0007_notifications_seen.py
 revision = '0007'
 down_revision = '0006'
-========
-revision = '0005'
-down_revision = '0004'
->>>>>>>> 3d7c87b (Migration 0005 after main's 0004; tests import their helpers absolutely (test_architecture)):engine/migrations/versions/0005_notifications_seen.py
 branch_labels = None
 depends_on = None
 
