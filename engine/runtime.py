@@ -261,9 +261,13 @@ class Runtime:
             if task.assignee and task.assignee != who.login:
                 raise Conflict(f"tâche déjà prise en charge par {task.assignee}", task_id=task_id)
             now = self.now()
+            # Conditional: of two concurrent claims (or a claim and a completion) one only wins.
+            claimed = session.connection().execute(S_CLAIM_TASK, {"b_id": task.id, "login": who.login,
+                                                                  "claimed_at": now})
+            if claimed.rowcount != 1:
+                raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
+                               "rechargez-la", task_id=task_id)
             self._on_assignment(session, task, who.login, now)
-            session.execute(update(HumanTask).where(HumanTask.id == task.id)
-                            .values(assignee=who.login, claimed_at=now))
             history.assign(session.connection(), task.id, who.login)
             session.add(AuditEntry(**self._audit(task, who, "claimed", now=now)))
             return self._task_json(task, assignee=who.login)

@@ -209,7 +209,6 @@ class CliCts(Cli):
         return {"body": next(r for r in self.bodies if r["name"] == task["properties"]["subject"])}
 
 
-@MULTI_INSTANCE_RESTART
 def test_cts_nomination_to_the_installation(cli):
     cli.__class__ = CliCts
     iid = cts_steps.start(cli, cli.clock)
@@ -227,7 +226,6 @@ def test_cts_nomination_to_the_installation(cli):
 
 # -- CPOM État-ARS ---------------------------------------------------------------------------------
 
-@MULTI_INSTANCE_RESTART
 def test_cpom_review_to_the_mission_letter(cli):
     review = cpom_steps.Review(cli, cli.clock, cpom_steps.MAINLAND, themes="Santé-environnement\n")
     cli.clock.set("2027-12-31T23:00:00+00:00")

@@ -255,10 +255,16 @@ def test_history_activity_instances_of_people_and_workers(client, runtime, clock
     assert (done["activityType"], done["taskId"], done["durationInMillis"], done["canceled"]) == (
         "userTask", task["id"], 30 * 60 * 1000, False)
     assert DATE.match(done["startTime"]) and DATE.match(done["endTime"])
-    assert client.get(f"{BASE}/history/activity-instance/count?processInstanceId={a}&unfinished=true",
-                      headers=OWNER).get_json() == {"count": 0}
+    assert client.get(f"{BASE}/history/activity-instance/count?processInstanceId={a}&activityType=userTask"
+                      "&unfinished=true", headers=OWNER).get_json() == {"count": 0}
     to_cancel = start(runtime, "B")
     assert send(client, "DELETE", f"/process-instance/{to_cancel}").status_code == 204
-    [cancelled] = client.get(f"{BASE}/history/activity-instance?processInstanceId={to_cancel}",
-                             headers=OWNER).get_json()
+    listed = client.get(f"{BASE}/history/activity-instance?processInstanceId={to_cancel}",
+                        headers=OWNER).get_json()
+    [cancelled] = [x for x in listed if x["activityType"] == "userTask"]
     assert cancelled["canceled"] is True and cancelled["endTime"] is not None
+    # Every element is told, not only people's and workers' tasks (Camunda's ACT_HI_ACTINST).
+    assert {x["activityType"] for x in listed} >= {"startEvent", "userTask"}
+    one = client.get(f"{BASE}/history/activity-instance/{cancelled['id']}", headers=OWNER).get_json()
+    assert one["activityId"] == cancelled["activityId"]
+    assert client.get(f"{BASE}/history/activity-instance/nope", headers=OWNER).status_code == 404

@@ -562,6 +562,7 @@ class _BpmnLinter(ExpressionChecks):
                 local = _local(element.tag)
                 if local in ("executionListener", "taskListener"):
                     self.check_listener(ctx, element)
+                    self.check_mapping_attributes(ctx, element)  # the listener's ${…} parses
                 elif local == "script":
                     self.check_script(ctx, element, element.get("scriptFormat"), element.text,
                                       "camunda:script")

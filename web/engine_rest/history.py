@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import jsonify, request
 from sqlalchemy import func, select
 
-from arsflow.engine.models import AuditEntry, ExternalTask, HumanTask, Instance, ProcessDefinition
+from arsflow.engine.models import ActivityInstance, Instance, ProcessDefinition
 
 from arsflow.web.engine_rest.auth import require_reader
 from arsflow.web.engine_rest.blueprint import bp, runtime
@@ -117,100 +117,99 @@ def get_historic_process_instance(instance_id):
 
 
 # -- activity instances ------------------------------------------------------------------------
-# Until the engine keeps a full activity history, the activities people and workers perform
-# are told from their own tables: user tasks (human_tasks, with the audit's cancellation
-# instant) and external tasks (external_tasks). Gateways, events and scripts are not listed.
+# Activities from the history the engine writes in each operation's transaction (engine/history,
+# Camunda's ACT_HI_ACTINST): every element entered, left or cancelled.
 
-def _activities(session, instance_ids=None) -> list[dict]:
-    found = []
-    definitions: dict = {}
-
-    def definition(instance_id):
-        if instance_id not in definitions:
-            instance = session.get(Instance, instance_id)
-            definitions[instance_id] = session.get(ProcessDefinition, instance.definition_id)
-        return definitions[instance_id]
-
-    human = select(HumanTask)
-    external = select(ExternalTask)
-    if instance_ids is not None:
-        human = human.where(HumanTask.instance_id.in_(instance_ids))
-        external = external.where(ExternalTask.instance_id.in_(instance_ids))
-    tasks = session.scalars(human).all()
-    cancelled_at = {}
-    cancelled = [t.id for t in tasks if t.state == "cancelled"]
-    if cancelled:
-        for entry in session.scalars(select(AuditEntry).where(AuditEntry.action == "task_cancelled",
-                                                              AuditEntry.task_id.in_(cancelled))):
-            cancelled_at[entry.task_id] = entry.at
-    for t in tasks:
-        ended = t.completed_at or cancelled_at.get(t.id)
-        found.append(_activity(t.id, t.instance_id, definition(t.instance_id), t.element_id, t.name, "userTask",
-                               t.created_at, ended, t.state == "cancelled", task_id=t.id, assignee=t.assignee))
-    for x in session.scalars(external).all():
-        found.append(_activity(x.id, x.instance_id, definition(x.instance_id), x.element_id, x.name, "serviceTask",
-                               x.created_at, x.ended_at, x.state in ("cancelled", "error")))
-    return found
+_ACTIVITY_SORT = {"activityInstanceId": ActivityInstance.id, "instanceId": ActivityInstance.instance_id,
+         "executionId": ActivityInstance.id, "activityId": ActivityInstance.activity_id,
+         "activityName": ActivityInstance.activity_name, "activityType": ActivityInstance.activity_type,
+         "startTime": ActivityInstance.started_at, "endTime": ActivityInstance.ended_at,
+         "duration": ActivityInstance.duration_ms, "occurrence": ActivityInstance.seq,
+         "definitionId": Instance.definition_id}
 
 
-def _activity(aid, instance_id, definition, element, name, kind, started, ended, canceled, task_id=None,
-              assignee=None) -> dict:
-    duration = int((ended - started).total_seconds() * 1000) if ended else None
-    return {"id": f"{element}:{aid}", "parentActivityInstanceId": str(instance_id), "activityId": element,
-            "activityName": name, "activityType": kind, "processDefinitionKey": definition.key,
-            "processDefinitionId": definition_id_of(definition), "processInstanceId": str(instance_id),
-            "executionId": aid, "taskId": task_id, "calledProcessInstanceId": None, "calledCaseInstanceId": None,
-            "assignee": assignee, "startTime": camunda_time(started), "endTime": camunda_time(ended),
-            "durationInMillis": duration, "canceled": canceled, "completeScope": False, "tenantId": None,
-            "removalTime": None, "rootProcessInstanceId": str(instance_id), "_start": started, "_end": ended}
+def activity_dto(row: ActivityInstance, instance: Instance, definition: ProcessDefinition) -> dict:
+    return {
+        "id": row.id, "parentActivityInstanceId": row.parent_id or str(instance.id),
+        "activityId": row.activity_id, "activityName": row.activity_name, "activityType": row.activity_type,
+        "processDefinitionKey": definition.key, "processDefinitionId": definition_id_of(definition),
+        "processInstanceId": str(instance.id), "executionId": row.id, "taskId": row.task_id,
+        "calledProcessInstanceId": row.called_process_instance_id, "calledCaseInstanceId": None,
+        "assignee": row.assignee, "startTime": camunda_time(row.started_at), "endTime": camunda_time(row.ended_at),
+        "durationInMillis": row.duration_ms, "canceled": bool(row.canceled),
+        "completeScope": row.ended_at is not None and not row.canceled and row.activity_type.endswith("EndEvent"),
+        "tenantId": None, "removalTime": None, "rootProcessInstanceId": str(instance.id),
+    }
 
 
-def _activity_list() -> list[dict]:
+def _activity_query():
     args = request.args
-    ids = None
+    query = (select(ActivityInstance, Instance, ProcessDefinition)
+             .join(Instance, Instance.id == ActivityInstance.instance_id)
+             .join(ProcessDefinition, ProcessDefinition.id == Instance.definition_id))
+    if args.get("activityInstanceId"):
+        query = query.where(ActivityInstance.id == args["activityInstanceId"])
     if args.get("processInstanceId"):
-        ids = [_number(args["processInstanceId"])]
-    with runtime().db.read() as session:
-        items = _activities(session, ids)
-    exact = {"activityInstanceId": "id", "activityId": "activityId", "activityName": "activityName",
-             "activityType": "activityType", "taskAssignee": "assignee", "executionId": "executionId",
-             "processDefinitionId": "processDefinitionId"}
-    for param, field in exact.items():
-        if args.get(param):
-            items = [i for i in items if i[field] == args[param]]
+        text = args["processInstanceId"]
+        query = query.where(ActivityInstance.instance_id == (int(text) if text.isdigit() else -1))
+    if args.get("processDefinitionId"):
+        last = args["processDefinitionId"].rsplit(":", 1)[-1]
+        query = query.where(Instance.definition_id == (int(last) if last.isdigit() else -1))
+    if args.get("executionId"):
+        query = query.where(ActivityInstance.id == args["executionId"])
+    for name, column in (("activityId", ActivityInstance.activity_id), ("activityName", ActivityInstance.activity_name),
+                         ("activityType", ActivityInstance.activity_type), ("taskAssignee", ActivityInstance.assignee)):
+        if args.get(name):
+            query = query.where(column == args[name])
+    if args.get("activityNameLike"):
+        query = query.where(ActivityInstance.activity_name.like(args["activityNameLike"]))
     if bool_arg("finished"):
-        items = [i for i in items if i["_end"] is not None]
+        query = query.where(ActivityInstance.ended_at.is_not(None))
     if bool_arg("unfinished"):
-        items = [i for i in items if i["_end"] is None]
+        query = query.where(ActivityInstance.ended_at.is_(None))
     if bool_arg("canceled"):
-        items = [i for i in items if i["canceled"]]
-    for name, field, before in (("startedBefore", "_start", True), ("startedAfter", "_start", False),
-                                ("finishedBefore", "_end", True), ("finishedAfter", "_end", False)):
+        query = query.where(ActivityInstance.canceled.is_(True))
+    if bool_arg("completeScope"):
+        query = query.where(ActivityInstance.ended_at.is_not(None), ActivityInstance.canceled.is_(False),
+                            ActivityInstance.activity_type.like("%EndEvent"))
+    for name, column, before in (("startedBefore", ActivityInstance.started_at, True),
+                                 ("startedAfter", ActivityInstance.started_at, False),
+                                 ("finishedBefore", ActivityInstance.ended_at, True),
+                                 ("finishedAfter", ActivityInstance.ended_at, False)):
         when = time_arg(name)
         if when is not None:
-            items = [i for i in items if i[field] is not None and (i[field] <= when if before else i[field] >= when)]
-    keys = {"activityInstanceId": "id", "instanceId": "processInstanceId", "activityId": "activityId",
-            "activityName": "activityName", "activityType": "activityType", "startTime": "_start",
-            "endTime": "_end", "duration": "durationInMillis"}
-    by = args.get("sortBy", "startTime")
-    if by not in keys:
-        raise bad(f"Cannot set query parameter 'sortBy' to value '{by}'")
-    field = keys[by]
-    items.sort(key=lambda i: (i[field] is None, i[field] if i[field] is not None else 0, i["id"]),
-               reverse=args.get("sortOrder") == "desc")
-    first = int(args["firstResult"]) if args.get("firstResult", "").isdigit() else 0
-    limit = int(args["maxResults"]) if args.get("maxResults", "").isdigit() else None
-    items = items[first:first + limit] if limit is not None else items[first:]
-    return [{k: v for k, v in i.items() if not k.startswith("_")} for i in items]
+            query = query.where(column <= when if before else column >= when)
+    by = args.get("sortBy")
+    if by is not None:
+        if by not in _ACTIVITY_SORT:
+            raise bad(f"Cannot set query parameter 'sortBy' to value '{by}'")
+        if args.get("sortOrder") not in ("asc", "desc"):
+            raise bad("Only a single sorting parameter specified. sortBy and sortOrder required")
+        query = query.order_by(_ACTIVITY_SORT[by].desc() if args["sortOrder"] == "desc" else _ACTIVITY_SORT[by].asc())
+    return query.order_by(ActivityInstance.instance_id, ActivityInstance.seq)
 
 
 @bp.get("/history/activity-instance")
 def list_historic_activity_instances():
     require_reader("ProcessInstance")
-    return jsonify(_activity_list())
+    with runtime().db.read() as session:
+        return jsonify([activity_dto(r.ActivityInstance, r.Instance, r.ProcessDefinition)
+                        for r in session.execute(page(_activity_query()))])
 
 
 @bp.get("/history/activity-instance/count")
 def count_historic_activity_instances():
     require_reader("ProcessInstance")
-    return jsonify({"count": len(_activity_list())})
+    with runtime().db.read() as session:
+        return jsonify({"count": session.scalar(select(func.count()).select_from(_activity_query().subquery()))})
+
+
+@bp.get("/history/activity-instance/<activity_instance_id>")
+def get_historic_activity_instance(activity_instance_id):
+    require_reader("ProcessInstance", activity_instance_id)
+    with runtime().db.read() as session:
+        row = session.execute(_activity_query().where(ActivityInstance.id == activity_instance_id)).first()
+        if row is None:
+            raise RestError(404, "InvalidRequestException",
+                            f"Historic activity instance with id {activity_instance_id} does not exist")
+        return jsonify(activity_dto(row.ActivityInstance, row.Instance, row.ProcessDefinition))
