@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS  # noqa: F401  (skips without Chromium)
+from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (the module skips without Chromium)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from arsflow import web  # noqa: E402
@@ -23,14 +23,6 @@ PAGES = {
     "sophie.durand": ["/taches", "/taches/groupes", "/procedures", "/compte"],
     "claire.martin": ["/echeances", "/notifications"],
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
