@@ -174,28 +174,6 @@ def pretty_json(value) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
-def compact_json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def readable(value) -> str:
-    """Details as a person reads them: 'titre : Analyse ; lits : 120', dates in French, no JSON."""
-    if isinstance(value, dict):
-        return " ; ".join(f"{key.replace('_', ' ')} : {readable(item)}" for key, item in value.items()
-                          if not str(key).startswith("_"))
-    if isinstance(value, (list, tuple)):
-        return ", ".join(readable(item) for item in value)
-    if isinstance(value, bool):
-        return "oui" if value else "non"
-    if value is None:
-        return "—"
-    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and "T" in value:
-        moment = as_datetime(value)
-        if moment is not None:
-            return fr_datetime(moment)
-    return str(value)
-
-
 def state_label(state: str | None) -> tuple[str, str]:
     return STATE_LABELS.get(state or "", (state or "—", "info"))
 
@@ -203,8 +181,7 @@ def state_label(state: str | None) -> tuple[str, str]:
 def register(app: Flask) -> None:
     app.jinja_env.filters.update({
         "fr_datetime": fr_datetime, "fr_due": fr_due, "fr_short": fr_short, "fr_date": fr_date,
-        "iso": iso, "pretty_json": pretty_json, "compact_json": compact_json,
-        "readable": readable,
+        "iso": iso, "pretty_json": pretty_json,
     })
     app.jinja_env.globals.update({"due_status": due_status, "state_label": state_label, "time_left": time_left,
                                   "plural": plural})
