@@ -45,6 +45,7 @@ class Node:
     html: Markup | None = None
     children: list = dc_field(default_factory=list)
     items: list = dc_field(default_factory=list)      # dynamic list: one children list per item
+    addable: bool = False                             # dynamic list: offer « Ajouter » (server-side)
 
 
 def error_entries(nodes) -> list[tuple[str, str, str]]:
@@ -192,13 +193,19 @@ class Values:
 
 
 def build(form: Form, context: Mapping | None = None, post=None, errors: Mapping[str, str] | None = None,
-          today: date | None = None) -> list[Node]:
-    """Render nodes of the visible part of `form`; `post` is the submitted MultiDict."""
+          today: date | None = None, editable_lists: bool = False) -> list[Node]:
+    """Render nodes of the visible part of `form`; `post` is the submitted MultiDict.
+    `editable_lists`: dynamic lists start with their `defaultRepetitions` empty items and
+    offer an « Ajouter » button (`_action=ajouter:<list>`, answered by re-rendering the page)."""
     context = context or {}
     values = Values(form, context, post)
     hidden = form.hidden_names(values.nested(), context)
     builder = _Builder(form, values, errors or {}, hidden, context, today or date.today())
+    builder.editable_lists = editable_lists
     return builder.nodes(form.components, prefix="")
+
+
+ADD_ACTION = "ajouter:"
 
 
 class _Builder:
@@ -210,6 +217,7 @@ class _Builder:
         self.hidden = hidden
         self.context = context
         self.today = today
+        self.editable_lists = False
 
     def nodes(self, components: list, prefix: str, item: Mapping | None = None) -> list[Node]:
         out = []
@@ -297,13 +305,20 @@ class _Builder:
 
     def list_node(self, f: Field) -> Node:
         """A dynamic list: its current items, editable in place (no add/remove without JS)."""
-        if self.values.post is not None:
-            items = _posted_items(self.values.post, f.name)
+        post = self.values.post
+        if post is not None:
+            items = _posted_items(post, f.name)
+            if self.editable_lists and post.get("_action") == ADD_ACTION + f.name:
+                items.append({})
         else:
             stored = _get(self.context, f.path)
             items = [i for i in stored if isinstance(i, Mapping)] if isinstance(stored, list) else []
+            if not items and stored is _MISSING and self.editable_lists:
+                repetitions = (f.raw or {}).get("defaultRepetitions")
+                items = [{} for _ in range(repetitions if isinstance(repetitions, int) and 0 < repetitions < 20 else 0)]
         node = Node(kind="list", name=f.name, label=f.label, description=f.description,
-                    html_id=html_id(f.name), error=self.errors.get(f.name))
+                    html_id=html_id(f.name), error=self.errors.get(f.name),
+                    addable=self.editable_lists and not (f.readonly or f.disabled))
         for index, item in enumerate(items):
             node.items.append(self.nodes(f.children, prefix=f"{f.name}[{index}].", item=item))
         return node
@@ -366,13 +381,29 @@ def multi_names(form: Form) -> set[str]:
     return {f.name for f in form.fields if f.type in _MULTI}
 
 
+def _typed_field(form: Form, key: str) -> Field | None:
+    """The number or date field an HTML name stands for: `champ`, or `liste[2].champ` for a
+    field of a dynamic-list item (nested lists included)."""
+    fields = form.fields
+    parts = re.split(r"\[\d+\]\.", key)
+    for depth, part in enumerate(parts):
+        found = next((f for f in fields if f.name == part), None)
+        if found is None:
+            return None
+        if depth == len(parts) - 1:
+            return found if found.type in ("number", "datetime") else None
+        if found.type != "dynamiclist":
+            return None
+        fields = found.item_fields or []
+    return None
+
+
 def post_for_form(form: Form, post) -> dict:
     """`post_to_dict`, with checklist fields always lists (even with one box ticked), and
-    French dates and numbers turned into the engine's strings."""
+    French dates and numbers turned into the engine's strings, dynamic-list items included."""
     data = post_to_dict(post)
-    typed = {f.name: f for f in form.fields if f.type in ("number", "datetime")}
     for key, value in data.items():
-        field = typed.get(key.rsplit(".", 1)[-1].split("]")[-1])
+        field = _typed_field(form, key)
         if field is not None:
             data[key] = [_from_french(field, v) for v in value] if isinstance(value, list) else _from_french(field, value)
     for name in multi_names(form):

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 
 from arsflow.engine.bpmn.definitions import kind_of
-from arsflow.engine.errors import DeploymentError, NotFound
+from arsflow.engine.errors import DeploymentError, InvalidInput, NotFound
 from arsflow.engine.forms import FormValidationError
 from arsflow.engine.models import (
     DecisionDefinition,
@@ -17,7 +17,7 @@ from arsflow.engine.models import (
     ProcessDefinition,
     Resource,
 )
-from arsflow.web import form_render, get_runtime
+from arsflow.web import form_render, get_runtime, upload_store
 from arsflow.web.formatting import zone
 from arsflow.web.queries import reading
 from arsflow.web.security import group_required, require_login
@@ -88,20 +88,32 @@ def _definition(session, key: str, version: int) -> ProcessDefinition:
 @group_required("deployers")
 def upload():
     if request.method == "GET":
-        return render_template("upload.html", report=None, diagrams=[], result=None)
+        return _upload_page()
     action = request.form.get("_action")
     if action not in ("verifier", "deployer"):
         abort(400, description="Choisissez « Vérifier » ou « Déployer ».")
-    sources = read_sources(request.files.getlist("files"))
+    token = request.form.get("_depot") or None
+    try:
+        sources = read_sources(request.files.getlist("files"))
+        token = None  # newly chosen files replace the ones kept
+    except InvalidInput as err:
+        sources = upload_store.kept(token, g.user.login) if not _chose_files() else None
+        if not sources:
+            if token and not _chose_files():
+                err = InvalidInput("les fichiers vérifiés ne sont plus conservés (plus de deux heures) : "
+                                   "choisissez-les à nouveau")
+            text = err.message if "." in err.message.split(" ", 1)[0] else err.message[:1].upper() + err.message[1:]
+            return _upload_page(field_error=text.rstrip(".") + "."), 400
     rt = get_runtime()
     diagrams = [{"name": n, "xml": d.decode("utf-8-sig", errors="replace")}
                 for n, d in sources if kind_of(n) == "bpmn"]
+    checked = [n for n, _ in sources]
     if action == "verifier":
         with reading(rt) as s:
             report = rt.definitions.lint(s, sources)
-        return render_template("upload.html", report=report, diagrams=diagrams, result=None,
-                               checked=[n for n, _ in sources]), 200
-    name = (request.form.get("name") or "").strip()[:200] or ", ".join(n for n, _ in sources)[:200]
+        token = token or upload_store.keep(sources, g.user.login)
+        return _upload_page(report=report, diagrams=diagrams, checked=checked, token=token), 200
+    name = (request.form.get("name") or "").strip()[:200] or ", ".join(checked)[:200]
     try:
         with rt.db.transaction() as s:
             result = rt.definitions.deploy(s, sources, name=name, source="web", deployed_by=g.user.login,
@@ -109,8 +121,9 @@ def upload():
     except DeploymentError as err:
         if err.report is None:
             raise
-        return render_template("upload.html", report=err.report, diagrams=diagrams, result=None,
-                               refused=True, checked=[n for n, _ in sources]), 400
+        token = token or upload_store.keep(sources, g.user.login)
+        return _upload_page(report=err.report, diagrams=diagrams, refused=True, checked=checked, token=token), 400
+    upload_store.forget(token)
     if result.created:
         created = ", ".join(f"{c['key']} v{c['version']}" for c in result.created)
         flash(f"Déploiement effectué : {created}.", "success")
@@ -120,6 +133,16 @@ def upload():
         flash(f"{len(result.report.warnings)} avertissement(s) du vérificateur : relancez « Vérifier » "
               "pour les voir.", "warning")
     return redirect(url_for("procedures.index"))
+
+
+def _chose_files() -> bool:
+    return any(f is not None and f.filename for f in request.files.getlist("files"))
+
+
+def _upload_page(report=None, diagrams=(), checked=(), token=None, refused=False, field_error=None):
+    return render_template("upload.html", report=report, diagrams=list(diagrams), result=None, checked=list(checked),
+                           token=token, refused=refused, field_error=field_error,
+                           deploy_name=(request.form.get("name") or "") if request.method == "POST" else "")
 
 
 # -- start an instance ----------------------------------------------------------------------
@@ -140,6 +163,16 @@ def start_form(session, definition: ProcessDefinition):
     return None
 
 
+def refusal_errors(err: InvalidInput, form) -> dict[str, str]:
+    """A start refused by the engine (a script's `refuse("champ : motif")`, bad data) as form
+    errors: on the field it names when the form has it, else in the summary."""
+    field, _, reason = err.message.partition(" : ")
+    field = field.strip("« »")
+    if form is not None and reason and field in form:
+        return {field: reason[:1].upper() + reason[1:]}
+    return {"_start": err.message[:1].upper() + err.message[1:]}
+
+
 @bp.route("/<key>/demarrer", methods=["GET", "POST"])
 def start(key: str):
     rt = get_runtime()
@@ -148,10 +181,11 @@ def start(key: str):
         form = start_form(s, definition)
     today = rt.now().astimezone(zone()).date()
     if request.method == "GET":
-        nodes = form_render.build(form, {}, today=today) if form else []
-        return render_template("start.html", definition=definition, form=form, nodes=nodes, errors={},
-                               business_key="", variables_text="{}")
+        return _start_page(definition, form, today, errors={}, business_key="", variables_text="{}")
     business_key = (request.form.get("_business_key") or "").strip() or None
+    action = request.form.get("_action") or "demarrer"
+    if form is not None and action.startswith(form_render.ADD_ACTION):
+        return _start_page(definition, form, today, errors={}, business_key=business_key or "", post=request.form)
     errors: dict[str, str] = {}
     data: dict = {}
     if form is not None:
@@ -169,14 +203,28 @@ def start(key: str):
             errors["_variables"] = f"JSON invalide à la ligne {err.lineno}, colonne {err.colno} : {err.msg}."
     if business_key and len(business_key) > 255:
         errors["_business_key"] = "255 caractères au plus."
+    if not errors:
+        try:
+            result = rt.start(key, data, business_key=business_key, actor=g.user.login)
+        except InvalidInput as err:  # refused by a script or the engine's checks: nothing written
+            errors = refusal_errors(err, form) if form is not None else {"_variables": err.message}
     if errors:
-        nodes = form_render.build(form, {}, post=request.form, errors=errors, today=today) if form else []
-        return render_template("start.html", definition=definition, form=form, nodes=nodes, errors=errors,
-                               business_key=business_key or "",
-                               variables_text=request.form.get("_variables", "{}")), 400
-    result = rt.start(key, data, business_key=business_key, actor=g.user.login)
+        return _start_page(definition, form, today, errors=errors, business_key=business_key or "",
+                           post=request.form, variables_text=request.form.get("_variables", "{}")), 400
     if result.get("state") == "incident":
         flash(f"Instance n° {result['instance_id']} démarrée, mais en incident : voir ci-dessous.", "error")
     else:
         flash(f"Instance n° {result['instance_id']} démarrée.", "success")
     return redirect(url_for("instances.show", instance_id=result["instance_id"]))
+
+
+def _start_page(definition, form, today, errors: dict, business_key: str, post=None, variables_text: str = "{}"):
+    nodes = form_render.build(form, {}, post=post, errors=errors, today=today, editable_lists=True) if form else []
+    shown = {anchor for anchor, _label, _message in form_render.error_entries(nodes)}
+    links = form_render.error_entries(nodes)
+    others = [m for name, m in errors.items()
+              if name not in ("_business_key", "_variables") and form_render.html_id(name) not in shown
+              and f"{form_render.html_id(name)}-1" not in shown]
+    return render_template("start.html", definition=definition, form=form, nodes=nodes, errors=errors,
+                           error_links=links, other_errors=others, business_key=business_key,
+                           variables_text=variables_text)

@@ -139,8 +139,10 @@ class DefinitionStore:
                 if kind_of(name) == "dmn":
                     parser.add_dmn_xml(parse_xml(data, name).getroot(), filename=name)
             pins = self.version_pins(session, bpmn)  # before the latest versions: they replace them
+            # A deployed file defining a process the upload redefines (a renamed copy, say) is
+            # replaced by it: loading both would be SpiffWorkflow's "Duplicate process ID".
             for dep in self._dependency_resources(session, report, exclude_names={n for n, _ in sources},
-                                                  pins=pins):
+                                                  pins=pins, replaced_keys=set(report.processes)):
                 if dep.kind == "dmn":
                     parser.add_dmn_xml(parse_xml(dep.content, dep.name).getroot(), filename=dep.name)
                 else:
@@ -165,16 +167,18 @@ class DefinitionStore:
                                     severity="error"))
         return findings
 
-    def _dependency_resources(self, session, report, exclude_names=(), pins=None):
+    def _dependency_resources(self, session, report, exclude_names=(), pins=None, replaced_keys=()):
         """Deployed DMN files and BPMN files holding called processes, latest versions (a
-        call activity's calledElementBinding="version" pins its own, `pins`)."""
+        call activity's calledElementBinding="version" pins its own, `pins`), except the files
+        of processes in `replaced_keys` (redefined by the files being checked)."""
         resources = list((pins or {}).values())
         for model in (DecisionDefinition, ProcessDefinition):
             latest = (select(model.key, func.max(model.version).label("v")).group_by(model.key).subquery())
-            rows = session.execute(select(Resource).join(model, model.resource_id == Resource.id)
-                                   .join(latest, (latest.c.key == model.key) & (latest.c.v == model.version))).scalars()
-            for res in rows:
-                if res.name not in exclude_names and res not in resources and not (
+            rows = session.execute(select(Resource, model.key).join(model, model.resource_id == Resource.id)
+                                   .join(latest, (latest.c.key == model.key) & (latest.c.v == model.version))).all()
+            replaced = {res.id for res, key in rows if model is ProcessDefinition and key in replaced_keys}
+            for res, _key in rows:
+                if res.name not in exclude_names and res not in resources and res.id not in replaced and not (
                         pins and model is ProcessDefinition and _holds_any(res, pins)):
                     resources.append(res)
         return resources

@@ -47,6 +47,12 @@ def script_problems(text: str) -> list[tuple[int | None, str]]:
     return []
 
 
+def _single_expression(text: str) -> bool:
+    """`${…}` (or `#{…}`) alone: a composite text like `${a} ${b}` is a string in JUEL."""
+    body = text.strip()
+    return body[:2] in ("${", "#{") and body.endswith("}") and body.count("${") + body.count("#{") == 1
+
+
 class ExpressionChecks:
     """Mixed into the BPMN linter (`flag(ctx, element, message, line=…)` reports)."""
 
@@ -65,7 +71,13 @@ class ExpressionChecks:
                         self.flag(ctx, _owner(element), f"{local} : {problem}")
                     return
         if "${" in text or "#{" in text:
-            self.check_expression_value(ctx, element, local, text)
+            problems = check_value(text)
+            for problem in problems:
+                self.flag(ctx, _owner(element), f"{local} : {problem}")
+            if not problems and local in CONDITION_TYPES and not _single_expression(text):
+                self.flag(ctx, _owner(element), f"{local} « {text.strip()[:80]} » : une condition est une seule "
+                                                "expression ${…}, sans texte autour (sinon elle vaut un texte, "
+                                                "jamais vrai ou faux)")
 
     def check_expression_value(self, ctx, element, label, value):
         if "${" not in value and "#{" not in value:
