@@ -28,13 +28,13 @@ PAGES = {
 @pytest.fixture
 def demo_server(runtime, clock):
     clock.set("2026-12-15T09:00:00+00:00")
-    load_demo(runtime)
+    demo = load_demo(runtime)
     app = web.create_app(runtime, config={"SECRET_KEY": "browser-pages"})
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield {"url": f"http://127.0.0.1:{httpd.server_port}", "rt": runtime}
+    yield {"url": f"http://127.0.0.1:{httpd.server_port}", "rt": runtime, "demo": demo}
     httpd.shutdown()
     thread.join(timeout=5)
 

@@ -72,5 +72,8 @@ def _account_page(token: str | None = None):
         calendar_token = user.calendar_token
         has_token = bool(user.api_token_hash)
     calendar_url = url_for("dashboard.calendar_feed", token=calendar_token, _external=True) if calendar_token else None
+    team_url = (url_for("dashboard.calendar_feed", token=calendar_token, equipe=1, _external=True)
+                if calendar_token and g.user.is_manager else None)
     return render_template("account.html", token=token, has_token=has_token or bool(token),
-                           calendar_url=calendar_url, api_base=url_for("api.openapi", _external=True))
+                           calendar_url=calendar_url, team_calendar_url=team_url,
+                           api_base=url_for("api.openapi", _external=True))

@@ -8,17 +8,19 @@ from datetime import timedelta
 from arsflow.engine.models import HumanTask, Instance, Timer, User
 from arsflow.engine.people import task_lists
 from arsflow.web import get_runtime, queries
-from arsflow.web.formatting import as_datetime, fr_due
+from arsflow.web.formatting import as_datetime, days_late, fr_due
 from arsflow.web.ical import Event, calendar
+from arsflow.web.people import group_names, person
 from arsflow.web.queries import reading
 from arsflow.web.security import group_required, require_login
-from flask import Blueprint, Response, abort, current_app, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 bp = Blueprint("dashboard", __name__)
 
 LIST_LIMIT = 50
+TIMER_LIMIT = 200
 FEED_LIMIT = 500
 
 
@@ -42,11 +44,21 @@ def deadlines():
                 grouped[(key, territory or "—")][which] += count
         overdue_tasks = _task_rows(s, overdue_filter, ascending=True)
         upcoming_tasks = _task_rows(s, upcoming_filter, ascending=True)
-        timers = s.execute(select(Timer, Instance)
+        # Every running délai, from its first day: no horizon (a 3-month consultation shows
+        # from its publication, not only in its last 30 days).
+        running = (Timer.status == "waiting", Timer.instance_id.is_not(None),
+                   Instance.state.not_in(("completed", "terminated")))
+        # One row per instance, délai and end (the same délai for seven bodies is one row, ×7).
+        timers = s.execute(select(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
+                                  Instance.business_key, Instance.territory, Instance.created_at,
+                                  func.count().label("count"))
                            .join(Instance, Instance.id == Timer.instance_id)
-                           .where(Timer.status == "waiting", Timer.due_at <= horizon)
-                           .options(defer(Instance.workflow))
-                           .order_by(Timer.due_at).limit(LIST_LIMIT)).all()
+                           .where(*running)
+                           .group_by(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
+                                     Instance.business_key, Instance.territory, Instance.created_at)
+                           .order_by(Timer.due_at, Instance.id, Timer.element_id).limit(TIMER_LIMIT)).all()
+        timer_count = s.scalar(select(func.count()).select_from(Timer)
+                               .join(Instance, Instance.id == Timer.instance_id).where(*running))
         tacit = _tacit_avis(s, now - timedelta(days=days), now)
     for item in tacit:
         grouped[(item["instance"].process_key, item["instance"].territory or "—")]["tacit"] += 1
@@ -56,7 +68,8 @@ def deadlines():
     by_territory = _series(table, "territory", {})
     return render_template("dashboard.html", now=now, days=days, table=table, by_procedure=by_procedure,
                            by_territory=by_territory, overdue_tasks=overdue_tasks,
-                           upcoming_tasks=upcoming_tasks, timers=timers, tacit=tacit, names=names,
+                           upcoming_tasks=upcoming_tasks, timers=timers, timer_count=timer_count, tacit=tacit,
+                           names=names, late={task.id: days_late(task.due_at, now) for task, _ in overdue_tasks},
                            totals={k: sum(r[k] for r in table) for k in ("overdue", "upcoming", "tacit")})
 
 
@@ -112,19 +125,33 @@ def _tacit_avis(session, since, now) -> list[dict]:
 
 @bp.route("/calendrier/<token>.ics")
 def calendar_feed(token: str):
-    """A user's deadlines (assigned to them, or claimable by their groups); the secret URL
-    is the only credential, since calendar clients cannot log in."""
+    """A user's deadlines (assigned to them, or claimable by their groups); with `?equipe=1`,
+    a manager's feed covers the team's: every open dated task and every running délai, as
+    on the Échéances page. The secret URL is the only credential (calendar clients cannot
+    log in)."""
     rt = get_runtime()
     if len(token) < 16 or len(token) > 64:
         abort(404)
+    team = request.args.get("equipe") == "1"
     with reading(rt) as s:
         user = s.scalars(select(User).where(User.calendar_token == token, User.active)).first()
         if user is None:
             abort(404)
         login = user.login
         who = rt.actor(s, login)
-        listing = task_lists.task_list(login, who.groups, scope="all")
-        tasks = task_lists.section(s, listing, dated=True, ascending=True, cursor=None, limit=FEED_LIMIT)
+        if team:
+            if rt.settings.managers_group not in who.groups:
+                abort(403, description="Le calendrier de l'équipe est réservé au groupe « managers ».")
+            tasks = s.scalars(select(HumanTask).where(HumanTask.state == "open", HumanTask.due_at.is_not(None))
+                              .order_by(HumanTask.due_at, HumanTask.id).limit(FEED_LIMIT)).all()
+            timers = s.execute(select(Timer, Instance).join(Instance, Instance.id == Timer.instance_id)
+                               .where(Timer.status == "waiting", Instance.state.not_in(("completed", "terminated")))
+                               .options(defer(Instance.workflow))
+                               .order_by(Timer.due_at, Timer.id).limit(FEED_LIMIT)).all()
+        else:
+            listing = task_lists.task_list(login, who.groups, scope="all")
+            tasks = task_lists.section(s, listing, dated=True, ascending=True, cursor=None, limit=FEED_LIMIT)
+            timers = []
         instances = queries.instances_by_id(s, [t.instance_id for t in tasks])
         names = queries.process_names(s)
     events = []
@@ -132,17 +159,37 @@ def calendar_feed(token: str):
         instance = instances.get(task.instance_id)
         business_key = instance.business_key if instance else None
         procedure = names.get(task.process_key, task.process_key)
+        subject = (task.properties or {}).get("subject") if isinstance(task.properties, dict) else None
         summary = f"Échéance : {task.name}" + (f" — {business_key}" if business_key else "")
+        if not team:
+            holder = "À traiter par vous" if task.assignee == login else "À prendre en charge par votre groupe"
+        elif task.assignee:
+            holder = f"Prise en charge par : {person(task.assignee)}"
+        else:
+            holder = f"À prendre en charge par : {group_names(task.candidate_groups)}"
         description = "\n".join(filter(None, [
+            f"Objet : {subject}" if subject else None,
             f"Procédure : {procedure}",
             f"Dossier : {business_key}" if business_key else None,
             f"Échéance : {fr_due(task.due_at)}",
-            "À traiter par vous" if task.assignee == login else "À prendre en charge par votre groupe",
+            holder,
         ]))
         events.append(Event(uid=task.id, start=task.due_at - timedelta(minutes=30), end=task.due_at,
                             summary=summary, description=description,
                             url=url_for("inbox.task", task_id=task.id, _external=True), categories=procedure))
-    body = calendar(events, name=f"arsflow — échéances de {user.display_name or login}", stamp=rt.now())
+    for timer, instance in timers:
+        procedure = names.get(instance.process_key, instance.process_key)
+        events.append(Event(
+            uid=f"delai-{timer.id}", start=timer.due_at - timedelta(minutes=30), end=timer.due_at,
+            summary=f"Délai : {timer.name or timer.element_id}"
+                    + (f" — {instance.business_key}" if instance.business_key else ""),
+            description="\n".join(filter(None, [f"Procédure : {procedure}",
+                                                 f"Dossier : {instance.business_key}" if instance.business_key else None,
+                                                 f"Fin du délai : {fr_due(timer.due_at)}"])),
+            url=url_for("instances.show", instance_id=instance.id, _external=True), categories=procedure))
+    owner = user.display_name or login
+    body = calendar(events, name=f"arsflow — échéances de l'équipe de {owner}" if team
+                    else f"arsflow — échéances de {owner}", stamp=rt.now())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": 'inline; filename="echeances.ics"',
         "Cache-Control": "private, max-age=300",
@@ -152,7 +199,6 @@ def calendar_feed(token: str):
 
 @bp.before_request
 def _login_except_feed():
-    from flask import request
     if request.endpoint == "dashboard.calendar_feed":
         return None
     return require_login()

@@ -130,6 +130,17 @@ def iso(value) -> str:
     return moment.isoformat() if moment else ""
 
 
+def days_late(value, now: datetime | None = None) -> int:
+    """Whole ARS calendar days past the due instant (1 on the day it passed), else 0."""
+    moment = as_datetime(value)
+    if moment is None:
+        return 0
+    now = ensure_utc(now or _runtime().now())
+    if moment > now:
+        return 0
+    return max(1, (now.astimezone(zone()).date() - last_day(moment)).days)
+
+
 def due_status(value, now: datetime | None = None) -> str | None:
     """"overdue" once the instant has passed, "soon" within ARSFLOW_DUE_SOON_DAYS."""
     moment = as_datetime(value)
