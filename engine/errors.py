@@ -57,3 +57,8 @@ class DeploymentError(ArsflowError):
 class IncidentError(ArsflowError):
     """A script, expression or service failed; the instance is in `incident`."""
     code = 422
+
+
+class UnsaveableInstance(IncidentError):
+    """The instance's state cannot be written (data a script or a worker left that JSON cannot
+    hold): the operation is undone as a whole and, for a timer, the instance is an incident."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+from arsflow.engine.bpmn import task_tree
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -363,7 +364,7 @@ class ExternalTasks:
         rt = self.rt
         instance = rt._instance(session, row.instance_id, lock=True)
         workflow = rt._load(session, instance)
-        task = workflow.get_task_from_id(UUID(row.id))
+        task = task_tree.find_task(workflow, UUID(row.id))
         if task is None or task.state != TaskState.STARTED:
             raise Conflict(f"la tâche externe {row.id} n'attend plus de worker", task_id=row.id)
         return instance, workflow, task

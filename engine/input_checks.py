@@ -89,3 +89,64 @@ def check_id(value, what: str = "instance") -> int:
     if not -MAX_ID <= number <= MAX_ID:
         raise NotFound(f"{what} {str(value)[:40]} introuvable")
     return number
+
+
+# -- what a script may leave in the process data ---------------------------------------------
+SAVEABLE_SCALARS = (type(None), bool, int, str)  # plus finite floats, dates, instants, durations
+
+
+def saveable_problem(data: dict) -> tuple[str, str] | None:
+    """(variable path, reason) for the first value in `data` that the instance cannot be saved
+    with, or that would come back different in the next process (a set would return as a
+    list, a dict's number keys as texts); None when everything saves and reloads as it is."""
+    from datetime import date, datetime, timedelta
+    from uuid import UUID
+    stack = [(value, [key], 1) for key, value in data.items()]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, SAVEABLE_SCALARS) or type(value) in (date, datetime, timedelta, UUID):
+            if isinstance(value, str):
+                problem = _text_problem(value)
+                if problem:
+                    return _label(path), problem
+            continue
+        if depth > MAX_DEPTH:
+            return _label(path[:8] + ["…"]), f"imbrication trop profonde (plus de {MAX_DEPTH} niveaux)"
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return _label(path), f"nombre non fini ({value!r}) : NaN et Infinity ne s'enregistrent pas"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return (_label(path + [repr(key)[:40]]),
+                            f"clé {type(key).__name__} ({key!r:.40}) : une clé de dictionnaire doit être un texte "
+                            "(elle reviendrait en texte au prochain chargement)")
+                stack.append((item, path + [key], depth + 1))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                stack.append((item, path + [index], depth + 1))
+        else:
+            kind = type(value).__name__
+            hint = {"set": "écrivez une liste : sorted(…)", "frozenset": "écrivez une liste : sorted(…)",
+                    "range": "écrivez une liste : list(range(…))"}
+            return _label(path), (f"une valeur de type {kind} ne s'enregistre pas"
+                                  + (f" ({hint[kind]})" if kind in hint else
+                                     " : textes, nombres, booléens, listes, dictionnaires, dates seulement"))
+    return None
+
+
+def untuple(data: dict) -> None:
+    """Tuples become lists in place, as the next process would read them back (JSON has no
+    tuple): a warm worker and a restarted one then compare `x == [1, 2]` alike."""
+    stack, seen = [data], set()
+    while stack:
+        container = stack.pop()
+        if id(container) in seen:
+            continue  # a list holding itself: saveable_problem says why it cannot be saved
+        seen.add(id(container))
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        for key, value in list(items):
+            if isinstance(value, tuple):
+                value = container[key] = list(value)
+            if isinstance(value, (dict, list)):
+                stack.append(value)

@@ -9,12 +9,14 @@ statements and never reads them back.
 from __future__ import annotations
 
 import json
+import logging
 import random as _random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
 from arsflow.engine.bpmn.definitions import DefinitionStore
+from arsflow.engine.bpmn import task_tree
 from arsflow.engine.bpmn.io_mapping import process_scope
 from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
 from arsflow.engine.bpmn.script_limits import Limits
@@ -23,11 +25,13 @@ from arsflow.engine.bpmn.serialization import WorkflowSerializer
 from arsflow.engine.config import Settings
 from arsflow.engine.db import Database
 from arsflow.engine.input_checks import check_business_key, check_data, check_id
-from arsflow.engine.errors import ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused
+from arsflow.engine.errors import (ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused,
+                                   UnsaveableInstance)
 from arsflow.engine.forms import FormValidationError
 from arsflow.engine.history import activities as history
 from arsflow.engine.history import timeline
 from arsflow.engine.models import (
+    ActivityInstance,
     AuditEntry,
     HumanTask,
     Instance,
@@ -66,6 +70,11 @@ _INSTANCE_COLUMNS = ("definition_id", "process_key", "business_key", "initiator"
 Q_ACTOR = (select(User.__table__.c.login, UserGroup.__table__.c.group)
            .outerjoin(UserGroup.__table__, UserGroup.__table__.c.login == User.__table__.c.login)
            .where(User.__table__.c.login == bindparam("login"), User.__table__.c.active.is_(True)))
+log = logging.getLogger(__name__)
+
+# One operation runs at most this many engine steps (a 1,200-turn loop of scripts is ~4,000):
+# beyond, the instance is an incident rather than a worker spinning forever.
+MAX_ENGINE_STEPS = 100_000
 Q_TASK = select(_TASKS).where(_TASKS.c.id == bindparam("id"))
 Q_INSTANCE = select(_INSTANCES).where(_INSTANCES.c.id == bindparam("id"))
 S_INSERT_INSTANCE = _INSTANCES.insert().returning(_INSTANCES.c.id)
@@ -283,7 +292,7 @@ class Runtime:
         if not any(assignment_listeners(ts) for sp in (spec, *subs.values()) for ts in sp.task_specs.values()):
             return
         workflow = self._load(session, instance, definition)
-        spiff_task = workflow.get_task_from_id(UUID(task.id))
+        spiff_task = task_tree.find_task(workflow, UUID(task.id))
         if spiff_task is None or not assignment_listeners(spiff_task.task_spec):
             return
         incident = None
@@ -328,7 +337,7 @@ class Runtime:
             if instance.state in ("completed", "terminated"):
                 raise Conflict(f"l'instance est {instance.state}", instance_id=instance.id)
             workflow = self._load(session, instance)
-            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            spiff_task = task_tree.find_task(workflow, UUID(task.id))
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict("cette tâche n'est plus à faire", task_id=task_id)
             if task.form_id:
@@ -621,6 +630,23 @@ class Runtime:
                                   timer_audit=True)
             return fired
 
+    def _timer_failed(self, instance_id: int, err: Exception) -> None:
+        """A timer step that could not be written (its transaction is rolled back): the
+        instance keeps its previous state and becomes an incident, so the sweep goes on with
+        the others and `retry` can run the step again once the cause is fixed."""
+        message = err.message if isinstance(err, ArsflowError) else f"{type(err).__name__} : {err}"
+        log.exception("échéance de l'instance %s : %s", instance_id, message)
+        now = self.now()
+        incident = {"element_id": None, "message": f"échéance non traitée : {message}"[:2000], "at": now.isoformat()}
+        with self.db.transaction() as session:
+            done = session.execute(update(Instance).where(Instance.id == instance_id,
+                                                          Instance.state.in_(("waiting", "running")))
+                                   .values(state="incident", incident=incident, updated_at=now,
+                                           lock_version=Instance.lock_version + 1))
+            if done.rowcount == 1:
+                session.add(AuditEntry(instance_id=instance_id, task_id=None, at=now, actor=None, action="incident",
+                                       element_id=None, details={k: v for k, v in incident.items() if k != "at"}))
+
     def tick(self, limit: int = 1000) -> int:
         """Fire every timer due at the clock's now; returns how many fired (0 when another
         worker holds the SQLite sweep turn: it fires them)."""
@@ -651,6 +677,9 @@ class Runtime:
                     count = self.fire_instance_timers(instance_id)
                 except Conflict:
                     count = 0  # another worker fired it first
+                except Exception as err:  # one instance's failure never stops the others' timers
+                    self._timer_failed(instance_id, err)
+                    count = 0
                 fired += count
                 progressed += count
             if progressed == 0 or len(ids) < limit:
@@ -730,7 +759,7 @@ class Runtime:
             task = self._task_for(session, task_id, who, any_state=True)
             instance = self._instance(session, task.instance_id)
             workflow = self._load(session, instance)
-            spiff_task = workflow.get_task_from_id(UUID(task.id))
+            spiff_task = task_tree.find_task(workflow, UUID(task.id))
             data = dict(spiff_task.data) if spiff_task is not None else dict(instance.variables or {})
             data.update(workflow.data.get("data_objects") or {})
             return _json_safe(data)
@@ -764,15 +793,18 @@ class Runtime:
         with self.db.read() as session:
             instance = self._instance(session, instance_id)
             workflow = self._load(session, instance)
-            active, completed = set(), set()
-            for task in workflow.get_tasks():
+            active = set()
+            for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED
+                                           | TaskState.ERROR):
                 bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-                if not bpmn_id:
-                    continue
-                if task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR):
+                if bpmn_id:
                     active.add(bpmn_id)
-                elif task.state == TaskState.COMPLETED:
-                    completed.add(bpmn_id)
+            # What ran is read from the history: the task tree forgets finished branches (task_tree).
+            completed = set(session.scalars(
+                select(ActivityInstance.activity_id).where(ActivityInstance.instance_id == instance.id,
+                                                           ActivityInstance.ended_at.is_not(None),
+                                                           ActivityInstance.canceled.is_(False)).distinct()))
+            completed = {c.split("#")[0] for c in completed}
             return {"active": sorted(active), "completed": sorted(completed - active)}
 
     # -- internals -----------------------------------------------------------------------
@@ -799,9 +831,10 @@ class Runtime:
         """Run engine steps until only people or timers are awaited; an error is an incident.
         When a person started or completed (`refusable`), a script's `refuse(…)` refuses the
         whole operation instead: nothing is written and the caller reads why."""
+        after_step = task_tree.step_guard(workflow, MAX_ENGINE_STEPS)
         try:
             for _ in range(1000):
-                workflow.do_engine_steps()
+                workflow.do_engine_steps(did_complete_task=after_step)
                 thrown, incident = throw_pending(workflow)
                 if incident is not None:
                     return incident
@@ -818,6 +851,8 @@ class Runtime:
             return _incident(err, getattr(err, "task", None))
         except ArsflowError as err:
             return {"element_id": None, "message": err.message}
+        except task_tree.RunawayLoop as err:
+            return {"element_id": None, "message": str(err)}
 
     def _audit(self, task: HumanTask | None, who: Actor, action: str, details: dict | None = None,
                now=None, element_id=None) -> dict:
@@ -862,8 +897,17 @@ class Runtime:
         if finished:  # nothing stays open in a finished instance
             activities.ends += [history.close(tid, started, now) for tid, started in activities.active.items()]
             activities.active = {}
-        instance.workflow = self.serializer.dumps(workflow)
-        instance.variables = _json_safe(_variables(workflow))
+        # What became of the timers the instance awaited, read before pruning forgets them.
+        timer_tasks = {tid: (_task_state(workflow, tid), _task_element(workflow, tid))
+                       for tid in (before.get("timers") or {})}
+        task_tree.compact(workflow)  # after the history diff: it has seen what is pruned
+        try:
+            instance.workflow = self.serializer.dumps(workflow)
+            instance.variables = _json_safe(_variables(workflow))
+        except (TypeError, ValueError, RecursionError, OverflowError) as err:
+            raise UnsaveableInstance(
+                f"l'instance {instance.id or '(nouvelle)'} ne peut pas être enregistrée : {err} ; rien n'a été "
+                "écrit", instance_id=instance.id) from None
         instance.updated_at = now
         if instance.territory is None and instance.variables.get("territory"):
             instance.territory = str(instance.variables["territory"])
@@ -914,7 +958,7 @@ class Runtime:
             if timer_id not in timers_now:
                 # Fired: its task went on (or was pruned) once due; otherwise the flow left it behind
                 # (the host task completed, a message won the event-based gateway, terminate).
-                state_of = _task_state(workflow, timer_id)
+                state_of = timer_tasks[timer_id][0]
                 due_passed = parse_instant(old_timers[timer_id]["due"]) <= now
                 went_on = state_of in (TaskState.COMPLETED, None) and state != "terminated"
                 (fired_ids if went_on and due_passed else cancelled_ids).append(timer_id)
@@ -934,7 +978,7 @@ class Runtime:
                     fired_ids.append(tid)
         if timer_audit or fired_ids:
             for tid in fired_ids:
-                element = _task_element(workflow, tid)
+                element = timer_tasks[tid][1]
                 audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
                               "action": "timer_fired", "element_id": element, "details": {"timer_id": tid,
                               "due_at": old_timers[tid]["due"]}})
@@ -1178,12 +1222,12 @@ def _incident(err: Exception, task) -> dict:
 
 
 def _task_state(workflow, task_id: str):
-    task = workflow.get_task_from_id(UUID(task_id))
+    task = task_tree.find_task(workflow, UUID(task_id))
     return task.state if task is not None else None
 
 
 def _task_element(workflow, task_id: str):
-    task = workflow.get_task_from_id(UUID(task_id))
+    task = task_tree.find_task(workflow, UUID(task_id))
     return getattr(task.task_spec, "bpmn_id", None) if task is not None else None
 
 
@@ -1194,7 +1238,11 @@ def _variables(workflow: BpmnWorkflow) -> dict:
     tasks = [t for t in workflow.tasks.values()
              if t.state in (TaskState.COMPLETED, TaskState.READY, TaskState.WAITING, TaskState.STARTED,
                             TaskState.ERROR)]
-    for task in sorted(tasks, key=lambda t: t.last_state_change):
-        merged.update(process_scope(task))  # an open activity's inputs are its own
+    carry = workflow.task_tree.internal_data.get(task_tree.CARRY)  # what pruned branches held
+    scopes = [(t.last_state_change, 1, process_scope(t)) for t in tasks]
+    if carry:
+        scopes.append((carry["at"], 0, carry["data"]))
+    for _, _, scope in sorted(scopes, key=lambda entry: entry[:2]):
+        merged.update(scope)  # an open activity's inputs are its own
     merged.update(workflow.data.get("data_objects") or {})  # BPMN data objects live on the workflow
     return merged

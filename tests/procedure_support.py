@@ -22,4 +22,12 @@ class ColdRuntime:
 
 
 def runtime_for(mode: str, runtime, database, clock):
-    return runtime if mode == "warm" else ColdRuntime(database, clock)
+    """Warm: the one runtime. Cold: a fresh runtime per operation; on SQLite, each operation is
+    also replayed on a warm runtime over a copy of the database and the two must agree after
+    every step (tests/twin.py)."""
+    if mode == "warm":
+        return runtime
+    if database.url.startswith("sqlite:///"):
+        from tests.twin import Twin
+        return Twin(database, clock)
+    return ColdRuntime(database, clock)

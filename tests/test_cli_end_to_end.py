@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from arsflow.engine.time.clock import FixedClock
+from sqlalchemy import text
 
 from tests import test_procedure_cpom as cpom_steps
 from tests import test_procedure_cts as cts_steps
+from tests.conftest import BACKENDS, _postgres_schema_url
 
 ROOT = Path(__file__).resolve().parent.parent
 ARSFLOW = shutil.which("arsflow", path=str(Path(sys.executable).parent)) or shutil.which("arsflow")
@@ -28,9 +30,6 @@ USERS = {  # one account per candidate group the three procedures use (logins of
     "pole": ["pole_democratie_sanitaire"], "dg": ["dg_ars"], "sg": ["sg_national"],
     "strategie": ["direction_strategie"], **{login: [group] for group, login in cpom_steps.ACTORS.items()
                                              if login != "dg"}}
-MULTI_INSTANCE_RESTART = pytest.mark.xfail(strict=True, reason=(
-    "issue #10: a multi-instance whose last item completes in another process than the one that "
-    "created its children never merges (spec attached by reference loses merge_child)"))
 
 pytestmark = pytest.mark.skipif(ARSFLOW is None, reason="the arsflow command is not installed (pip install -e .)")
 
@@ -101,19 +100,33 @@ def seeded(tmp_path_factory):
     """A database with the three procedures deployed and their people, made once through the
     command line and copied for each test."""
     path = tmp_path_factory.mktemp("seed") / "arsflow.db"
-    cli = Cli(f"sqlite:///{path}", FixedClock("2026-09-01T08:00:00+00:00"))
+    seed(Cli(f"sqlite:///{path}", FixedClock("2026-09-01T08:00:00+00:00")))
+    return path
+
+
+def seed(cli: Cli) -> None:
     cli("init")
     cli("deploy", str(ROOT / "processes"), str(ROOT / "forms"))
     for login, groups in USERS.items():
         cli("users", "add", login, *[arg for g in groups for arg in ("--group", g)])
-    return path
 
 
-@pytest.fixture
-def cli(seeded, tmp_path):
-    path = tmp_path / "arsflow.db"
-    shutil.copy(seeded, path)
-    return Cli(f"sqlite:///{path}", FixedClock("2026-09-01T08:00:00+00:00"))
+@pytest.fixture(params=BACKENDS)
+def cli(request, seeded, tmp_path):
+    """One `arsflow` process per step, on SQLite (a copy of the seeded file) and, when
+    ARSFLOW_TEST_POSTGRES_URL is set, on PostgreSQL (a schema seeded the same way)."""
+    if request.param == "sqlite":
+        path = tmp_path / "arsflow.db"
+        shutil.copy(seeded, path)
+        yield Cli(f"sqlite:///{path}", FixedClock("2026-09-01T08:00:00+00:00"))
+        return
+    url, admin, schema = _postgres_schema_url()
+    pg = Cli(url, FixedClock("2026-09-01T08:00:00+00:00"))
+    seed(pg)
+    yield pg
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def assert_ran_to_the_end(cli, iid, last_task):
@@ -131,14 +144,16 @@ def assert_ran_to_the_end(cli, iid, last_task):
 
 # -- PRS consultation ------------------------------------------------------------------------------
 
-PRS_BODIES = ["Préfet de région", "CRSA"]
+PRS_BODIES = ["Préfet de région", "CRSA", "Conseil régional", "CDCA de Paris", "Association des maires de Paris",
+              "AdCF"]  # the instruction's list (n° 2016-154, § III.1), without the referential
 CS = "Conseil de surveillance de l'ARS"
 
 
 def prs_start(cli):
     cli.clock.set("2026-11-30T10:00:00+00:00")
     return cli.start("prs_consultation", {"publication_date": "2026-11-30", "kind": "revision", "territory": "75",
-                                          "bodies": PRS_BODIES}, business_key="PRS-75", actor="pole")["instance_id"]
+                                          "bodies": PRS_BODIES, "completer_organismes": False},
+                     business_key="PRS-75", actor="pole")["instance_id"]
 
 
 def prs_open(cli, iid, name):
@@ -166,7 +181,6 @@ def prs_finish(cli, iid):
     return assert_ran_to_the_end(cli, iid, "Arrêter le PRS")
 
 
-@MULTI_INSTANCE_RESTART
 def test_prs_every_body_answering(cli):
     iid = prs_start(cli)
     prs_seize_cs(cli, iid)
@@ -178,22 +192,24 @@ def test_prs_every_body_answering(cli):
     assert not [t for t in shown["timers"] if t["status"] == "fired"]
 
 
-@MULTI_INSTANCE_RESTART
 def test_prs_tacit_avis(cli):
     iid = prs_start(cli)
     prs_seize_cs(cli, iid)
     cli.clock.set("2027-01-15T10:00:00+00:00")
-    prs_answer(cli, iid, ["CRSA"])
+    prs_answer(cli, iid, [b for b in PRS_BODIES if b != "Préfet de région"])
     cli.clock.set("2027-03-01T23:00:00+00:00")  # Tue 2 March 2027 00:00 Paris: silence is an avis
     assert cli.tick() >= 2
     assert prs_open(cli, iid, "Arrêter le PRS"), "« Arrêter le PRS » n'est jamais ouverte"
     shown = prs_finish(cli, iid)
     avis = shown["variables"]["avis"]
-    assert avis["CRSA"]["status"] == "explicit"
-    assert {avis[b]["status"] for b in ("Préfet de région", CS)} == {"tacit"}
-    assert avis[CS]["acquired_at"] == "2027-03-01T23:00:00+00:00"
+    assert {avis[b]["status"] for b in PRS_BODIES if b != "Préfet de région"} == {"explicit"}
+    # Silence of the préfet is an avis (art. L. 1434-3); the conseil de surveillance's is not.
+    assert avis["Préfet de région"]["status"] == "tacit"
+    assert avis["Préfet de région"]["dernier_jour"] == "2027-02-28"  # acquired at the end of that day, Paris
+    assert avis["Préfet de région"]["acquired_at"] == "2027-02-28T23:00:00+00:00"
+    assert avis[CS]["status"] == "sans_avis" and avis[CS]["acquired_at"] is None
     fired = [a for a in shown["audit"] if a["action"] == "timer_fired" and a["element_id"] == "Timer_echeance"]
-    assert len(fired) == 2
+    assert len(fired) == 2  # the préfet's and the conseil de surveillance's
 
 
 # -- CTS nomination --------------------------------------------------------------------------------

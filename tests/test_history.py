@@ -200,6 +200,10 @@ def test_history_costs_one_statement_per_operation(runtime, make_user, deploy, c
     assert {r.activity_id: r.ended_at is not None for r in rows(runtime, iid)}["instruct"]
 
 
+PRS_BODIES = ["Préfet de région", "CRSA", "Conseil régional", "CDCA de Paris", "Association des maires de Paris",
+              "AdCF"]  # the instruction's list (n° 2016-154, § III.1), without the referential
+
+
 def prs_run(rt, clock, make_user):
     make_user("secretariat", "pole_democratie_sanitaire")
     make_user("dg", "dg_ars")
@@ -209,7 +213,8 @@ def prs_run(rt, clock, make_user):
                                 now=clock.now())
     clock.set("2026-11-30T10:00:00+00:00")
     iid = rt().start("prs_consultation", {"publication_date": "2026-11-30", "kind": "revision", "territory": "75",
-                                          "bodies": ["CRSA"]}, business_key="PRS-H", actor="secretariat")["instance_id"]
+                                          "bodies": PRS_BODIES, "completer_organismes": False},
+                   business_key="PRS-H", actor="secretariat")["instance_id"]
 
     def task(name, subject=None):
         [found] = [t for t in rt().tasks(instance_id=iid) if t["name"] == name
@@ -218,9 +223,10 @@ def prs_run(rt, clock, make_user):
     rt().complete(task("Saisir le conseil de surveillance"),
                   {"date_saisine_cs": "2026-12-05", "reference_saisine_cs": "CS-1"}, actor="secretariat")
     clock.set("2027-01-15T10:00:00+00:00")
-    crsa = task("Enregistrer l'avis reçu", "CRSA")
-    rt().claim(crsa, "secretariat")
-    rt().complete(crsa, {"received_on": "2027-01-15", "sens": "favorable", "reference": "C-1"}, actor="secretariat")
+    for body in PRS_BODIES:
+        avis = task("Enregistrer l'avis reçu", body)
+        rt().claim(avis, "secretariat")
+        rt().complete(avis, {"received_on": "2027-01-15", "sens": "favorable", "reference": "C-1"}, actor="secretariat")
     clock.set("2027-03-01T23:00:00+00:00")  # the tacit avis of the conseil de surveillance
     rt().tick()
     clock.set("2027-03-10T10:00:00+00:00")
@@ -232,10 +238,6 @@ def prs_run(rt, clock, make_user):
     return iid
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "on main after the perf/procedure changes the multi-instance items get new rows on later operations "
-    "(30 subProcess rows instead of 2): to fix in engine/history/activities.py; cold mode also needs the "
-    "issue #10 multi-instance restart fix"))
 @pytest.mark.parametrize("mode", MODES)
 def test_prs_multi_instance_history(rt_for, runtime, clock, make_user, mode):
     rt = rt_for(mode)
@@ -246,11 +248,11 @@ def test_prs_multi_instance_history(rt_for, runtime, clock, make_user, mode):
     assert body.activity_id == "SubProcess_avis#multiInstanceBody"
     assert body.activity_name == "Recueillir l'avis de chaque organisme"
     items = [r for r in history if r.activity_type == "subProcess" and r.activity_id == "SubProcess_avis"]
-    assert len(items) == 2 and all(r.parent_id == body.id for r in items)
+    assert len(items) == len(PRS_BODIES) + 1 and all(r.parent_id == body.id for r in items)
     assert not [r for r in history if r.activity_id == "SubProcess_avis_tardif"]  # never triggered
     assert body.ended_at == datetime.fromisoformat("2027-03-01T23:00:00+00:00")
     avis = [r for r in history if r.activity_id == "Task_enregistrer_avis"]
-    assert sorted((r.canceled, r.assignee) for r in avis) == [(False, "secretariat"), (True, None)]
+    assert sorted((r.canceled, r.assignee) for r in avis) == [(False, "secretariat")] * len(PRS_BODIES) + [(True, None)]
     assert all(r.parent_id in {i.id for i in items} for r in avis)
     tacit = [r for r in history if r.activity_id == "Timer_echeance"]
     assert len(tacit) == 1 and tacit[0].activity_type == "boundaryTimer"

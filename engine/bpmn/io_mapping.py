@@ -19,6 +19,7 @@ import ast
 import textwrap
 from copy import deepcopy
 
+from arsflow.engine.bpmn import task_tree
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 
@@ -149,7 +150,7 @@ def business_key(task, engine):
     called process the one its `camunda:in businessKey` gave (none without it, as Camunda)."""
     workflow = task.workflow
     while workflow.parent_task_id is not None:
-        caller = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
+        caller = task_tree.find_task(workflow.top_workflow, workflow.parent_task_id)
         if caller is None or _call(caller.task_spec) is not None:
             for start in workflow.get_tasks(spec_name="Start"):
                 return start.internal_data.get(BUSINESS_KEY)

@@ -6,6 +6,7 @@ SpiffWorkflow does not serialize the script engine, so the runtime sets it after
 from __future__ import annotations
 
 from contextvars import ContextVar
+from copy import deepcopy
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from arsflow.engine.bpmn.expressions import compile_expression, split_marked, un
 from arsflow.engine.bpmn.juel_beans import ExecutionBean, TaskBean
 from arsflow.engine.bpmn.sandbox import RestrictedEnvironment
 from arsflow.engine.errors import Refused
+from arsflow.engine.input_checks import saveable_problem, untuple
 from arsflow.engine.bpmn.script_limits import Limits
 from arsflow.engine.services import (
     EXTERNAL_INPUTS,
@@ -137,6 +139,27 @@ def _bpmn_error_in(err: BaseException):
     return None
 
 
+def _check_saveable(task, before: dict) -> None:
+    """What a script leaves must save and come back the same in the next process: otherwise
+    the script's element is the incident (its data as before the script, so the instance
+    saves), never a failure of the whole save or of every other instance's timers."""
+    untuple(task.data)
+    problem = saveable_problem(task.data)
+    if problem is None:
+        return
+    task.data.clear()
+    task.data.update(before)
+    parent = task.parent.data if task.parent is not None else {}
+    while (left := saveable_problem(task.data)) is not None:  # a container changed in place
+        name = left[0].split(".")[0]
+        if name in parent and saveable_problem({name: parent[name]}) is None:
+            task.data[name] = deepcopy(parent[name])
+        else:
+            task.data.pop(name, None)
+    path, reason = problem
+    raise WorkflowTaskException(f"la variable « {path} » ne peut pas être enregistrée : {reason}", task=task)
+
+
 class ArsScriptEngine(PythonScriptEngine):
     """Per operation: carries the instance being run and the side effects it produced."""
 
@@ -195,8 +218,9 @@ class ArsScriptEngine(PythonScriptEngine):
 
     def execute(self, task, script, external_context=None):
         token = _current_data.set(task.data)
+        before = dict(task.data)
         try:
-            return super().execute(task, script, external_context)
+            done = super().execute(task, script, external_context)
         except WorkflowTaskException as err:
             error = _bpmn_error_in(err)
             if error is None:
@@ -205,6 +229,8 @@ class ArsScriptEngine(PythonScriptEngine):
             return None
         finally:
             _current_data.reset(token)
+        _check_saveable(task, before)
+        return done
 
     def execute_in(self, task, script, context: dict):
         """Run a script on `context` (a copy of the task data), as SpiffWorkflow runs one on the

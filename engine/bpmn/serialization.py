@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from copy import deepcopy
+from datetime import date
 
 from arsflow.engine.time.timer_events import (
     ArsCycleTimerEventDefinition,
@@ -69,6 +70,8 @@ class WorkflowSerializer:
 
     def __init__(self):
         self.registry = BpmnWorkflowSerializer.configure(_config())
+        # A script may keep a date (`date(2027, 3, 1)`): it comes back a date, as a datetime does.
+        self.registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
         self._encoder = create_encoder(self.registry, None)
 
     def dumps(self, workflow) -> str:
@@ -76,7 +79,7 @@ class WorkflowSerializer:
         try:
             dct = self.registry.convert(workflow)
             dct["serializer_version"] = self.VERSION
-            return json.dumps(dct, cls=self._encoder, separators=(",", ":"))
+            return json.dumps(dct, cls=self._encoder, separators=(",", ":"), allow_nan=False)
         finally:
             self.registry._encoder_mode = False
 
