@@ -26,7 +26,8 @@ from werkzeug.serving import make_server  # noqa: E402
 from arsflow import web  # noqa: E402
 from tests.test_web import BAD_BPMN, BAD_BPMN_MESSAGE, NOW, PASSWORD, deploy_all  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+# Screenshots: test-artifacts/ (gitignored), or the folder ARSFLOW_TEST_ARTIFACTS names (a CI tmp dir).
+ARTIFACTS = Path(os.environ.get("ARSFLOW_TEST_ARTIFACTS") or Path(__file__).resolve().parents[1] / "test-artifacts")
 LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                "--disable-background-networking", "--disable-component-update", "--disable-sync",
                "--no-first-run"]
@@ -71,7 +72,7 @@ def page(browser):
 
 
 def shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def check(page, name: str) -> list[str]:
     """Screenshot, sideways scrolling and axe-core: the problems found, as text."""
-    ARTIFACTS.mkdir(exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     problems = [f"{name}: scrolls sideways by {overflow(page)} px"] if overflow(page) > 0 else []
     return problems + [f"{name}: {v}" for v in axe_violations(page)]

@@ -84,7 +84,7 @@ def test_every_page_fits_its_width_and_passes_axe(demo_server, browser, width):
             page.goto(base + path)
             page.wait_for_load_state("load")
             name = f"{login}{path.replace('/', '_')}_{width}"
-            ARTIFACTS.mkdir(exist_ok=True)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
             if overflow(page) > 0:
                 problems.append(f"{path} at {width}px scrolls sideways by {overflow(page)} px")

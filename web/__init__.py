@@ -35,6 +35,9 @@ DEFAULTS = {
     # Processes whose variables hold `avis[body] = {"status": "tacit", "acquired_at": …}`.
     "ARSFLOW_TACIT_PROCESSES": ("prs_consultation",),
     "ARSFLOW_COUNT_CAP": 10000,
+    # Files checked with « Vérifier », kept for « Déployer » (web/upload_store.py); None: the
+    # system temporary folder. Several servers behind one address need a shared folder here.
+    "ARSFLOW_UPLOAD_DIR": None,
     # Camunda REST: external-task long polls waiting at once (each holds a server thread).
     "ARSFLOW_LONG_POLLS": 8,
 }
