@@ -26,6 +26,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy import and_, or_, select, update
 
+from arsflow.engine.bpmn.error_events import PAYLOAD
 from arsflow.engine.bpmn.io_mapping import ABSENT, LOCALS
 from arsflow.engine.errors import ArsflowError, Conflict, InvalidInput, NotFound
 from arsflow.engine.models import AuditEntry, ExternalTask, Instance
@@ -249,7 +250,9 @@ class ExternalTasks:
             task.data.update(variables or {})
             before = len(workflow.bpmn_events)
             definition = ErrorEventDefinition(error_code, error_code)
-            event = BpmnEvent(definition, payload=dict(variables or {}), target=task.workflow)
+            # The catching event's camunda:errorCodeVariable / errorMessageVariable read these.
+            payload = {**(variables or {}), PAYLOAD: {"code": error_code, "message": error_message}}
+            event = BpmnEvent(definition, payload=payload, target=task.workflow)
             try:
                 workflow.top_workflow.catch(event)
             except SpiffWorkflowException as err:
@@ -268,9 +271,11 @@ class ExternalTasks:
             return rt._summary(instance)
 
     def failure(self, task_id: str, worker_id: str, error_message: str | None, error_details: str | None,
-                retries: int | None, retry_timeout: int | None) -> None:
+                retries: int | None, retry_timeout: int | None, variables: dict | None = None,
+                local_variables: dict | None = None) -> None:
         """Camunda's handleFailure: retries left, and the task comes back after `retry_timeout`
-        ms; at 0 an incident carrying the message, until retries are set again."""
+        ms; at 0 an incident carrying the message, until retries are set again. `variables`
+        are set on the process at once, `local_variables` on the task (Camunda 7.17+)."""
         retries = 0 if retries is None else int(retries)
         retry_timeout = 0 if retry_timeout is None else int(retry_timeout)
         if retries < 0:
@@ -287,6 +292,12 @@ class ExternalTasks:
                       "lock_expires_at": now + timedelta(milliseconds=retry_timeout)}
             if retries == 0 and row.incident_at is None:
                 values["incident_at"] = now
+            if local_variables:
+                values["local_variables"] = {**(row.local_variables or {}), **local_variables}
+            if variables:
+                instance, workflow, task = self._waiting_task(session, row)
+                task.data.update(variables)
+                rt._persist(session, instance, workflow, [], now=now)
             session.execute(update(ExternalTask).where(ExternalTask.id == row.id).values(**values))
             session.add(AuditEntry(**self._audit(row, worker_id, "external_task_failed", now,
                                                  {"error_message": message, "retries": retries,

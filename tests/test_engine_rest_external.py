@@ -83,12 +83,15 @@ def test_complete_is_204_and_only_for_the_holder(client, runtime):
 
 
 def test_failure_then_incident_then_retries(client, runtime, clock):
-    runtime.start("publication", {"territory": "75", "urgence": 1})
+    iid = runtime.start("publication", {"territory": "75", "urgence": 1})["instance_id"]
     [task] = fetch(client).get_json()
     failed = post(client, f"/external-task/{task['id']}/failure",
                   {"workerId": "w1", "errorMessage": "RAA indisponible", "errorDetails": "HTTP 503",
-                   "retries": 0, "retryTimeout": 1000})
+                   "retries": 0, "retryTimeout": 1000,
+                   "variables": {"derniere_erreur": {"value": "HTTP 503", "type": "String"}}})
     assert failed.status_code == 204
+    # handleFailure's variables are set on the process at once, as Camunda 7.17+ does
+    assert runtime.show(iid)["variables"]["derniere_erreur"] == "HTTP 503"
     incidents = client.get(f"{BASE}/incident", headers=basic("proprio", "mot-de-passe-proprio")).get_json()
     assert [(i["incidentType"], i["incidentMessage"], i["configuration"], i["activityId"]) for i in incidents] == [
         ("failedExternalTask", "RAA indisponible", task["id"], "publier")]

@@ -28,7 +28,7 @@ PUBLISH = definitions(
     '<camunda:inputParameter name="recueil">RAA ${territory}</camunda:inputParameter>'
     '<camunda:outputParameter name="raa_reference">${numero} (${recueil})</camunda:outputParameter>'
     '</camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>'
-    '<bpmn:boundaryEvent id="raa_ko" attachedToRef="publier"><bpmn:errorEventDefinition errorRef="err_raa"/></bpmn:boundaryEvent>'
+    '<bpmn:boundaryEvent id="raa_ko" attachedToRef="publier"><bpmn:errorEventDefinition errorRef="err_raa" camunda:errorCodeVariable="code_erreur" camunda:errorMessageVariable="message_erreur"/></bpmn:boundaryEvent>'
     + user_task("verifier", attrs='camunda:candidateGroups="staff"')
     + user_task("corriger", attrs='camunda:candidateGroups="staff"')
     + '<bpmn:endEvent id="end"/><bpmn:endEvent id="end_ko"/>'
@@ -153,7 +153,10 @@ def test_bpmn_error_goes_to_the_boundary_event(rt, runtime):
     assert [t["element_id"] for t in rt().tasks()] == ["corriger"]
     assert rows(runtime)[0].state == "error"
     with runtime.db.read() as session:
-        assert session.scalars(select(Instance)).one().variables["motif"] == "panne"
+        variables = session.scalars(select(Instance)).one().variables
+    # as Camunda's boundary event does, with errorCodeVariable / errorMessageVariable
+    assert (variables["motif"], variables["code_erreur"], variables["message_erreur"]) == (
+        "panne", "RAA_INDISPONIBLE", "serveur du RAA en panne")
 
 
 def test_uncaught_bpmn_error_changes_nothing(rt, runtime):

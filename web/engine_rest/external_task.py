@@ -200,16 +200,18 @@ def complete_external_task(task_id):
 @bp.post("/external-task/<task_id>/failure")
 def handle_failure(task_id):
     require_worker("UPDATE", task_id)
-    body = json_body('{"workerId": …, "errorMessage": …, "retries": …, "retryTimeout": …}')
+    body = json_body('{"workerId": …, "errorMessage": …, "retries": …, "retryTimeout": …, "variables": {…}}')
     retries = body.get("retries")
     timeout = body.get("retryTimeout")
     for name, value in (("retries", retries), ("retryTimeout", timeout)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise bad(f"{name} : nombre entier attendu, reçu {value!r}")
     message, details = body.get("errorMessage"), body.get("errorDetails")
+    variables = from_camunda_variables(body.get("variables"))
+    local = from_camunda_variables(body.get("localVariables"))
     return _report(task_id, lambda: runtime().external_tasks.failure(
         task_id, body.get("workerId"), None if message is None else str(message),
-        None if details is None else str(details), retries, timeout))
+        None if details is None else str(details), retries, timeout, variables, local))
 
 
 @bp.post("/external-task/<task_id>/bpmnError")
