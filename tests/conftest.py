@@ -84,11 +84,19 @@ class Drive:
 
     def __init__(self, mode, runtime, database, clock):
         self.mode, self._runtime, self._database, self.clock = mode, runtime, database, clock
-        self._opened = []
+        self._opened, self._twin = [], None
 
     def runtime(self) -> Runtime:
         if self.mode == "warm":
             return self._runtime
+        if self._database.url.startswith("sqlite:///"):
+            # cold, and each operation replayed warm on a copy: both must agree (tests/twin.py)
+            if self._twin is None:
+                from tests.twin import Twin
+                self._twin = Twin(self._database, self.clock)
+                self._twin.services = self._runtime.services
+                self._twin.cold._services = self._runtime.services
+            return self._twin
         db = Database(self._database.url)
         self._opened.append(db)
         return Runtime(db, self._runtime.settings, clock=self.clock, services=self._runtime.services)
@@ -102,6 +110,8 @@ class Drive:
     def close(self):
         for db in self._opened:
             db.dispose()
+        if self._twin is not None:
+            self._twin.close()
 
 
 @pytest.fixture(params=["warm", "cold"])

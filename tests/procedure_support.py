@@ -10,12 +10,14 @@ from arsflow.engine.runtime import Runtime
 class ColdRuntime:
     """Every attribute access builds a fresh Runtime on the same database and clock."""
 
-    def __init__(self, database, clock, territory="75", timezone="Europe/Paris"):
-        self._database, self._clock = database, clock
+    def __init__(self, database, clock, territory="75", timezone="Europe/Paris", services=None):
+        self._database, self._clock, self._services = database, clock, services
         self._settings = Settings(database_url=database.url, territory=territory, timezone=timezone)
 
     def fresh(self) -> Runtime:
-        return Runtime(self._database, self._settings, clock=self._clock)
+        """`services`: handlers registered by the test, as an installed plugin registers them
+        in every process."""
+        return Runtime(self._database, self._settings, clock=self._clock, services=self._services)
 
     def __getattr__(self, name):
         return getattr(self.fresh(), name)

@@ -102,6 +102,17 @@ def test_script_error_inside_subprocess_reaches_the_subprocess_boundary(drive):
     assert _open(rt, big) == ["Task_exception"]
     assert rt().show(big)["variables"]["raison"] == "montant trop élevé"
     assert "controle" not in rt().show(big)["variables"]
+    # The history names the sub-process, entered and cancelled in that one start, as the
+    # parent of what ran inside it.
+    from arsflow.engine.models import ActivityInstance
+    from sqlalchemy import select
+    columns = (ActivityInstance.id, ActivityInstance.activity_id, ActivityInstance.parent_id,
+               ActivityInstance.canceled, ActivityInstance.ended_at)
+    with rt().db.read() as s:
+        history = s.execute(select(*columns).where(ActivityInstance.instance_id == big)).all()
+    [sub] = [r for r in history if r.activity_id == "Sub_controle"]
+    assert sub.canceled and sub.ended_at is not None
+    assert [r.parent_id for r in history if r.activity_id == "Sub_start"] == [sub.id]
 
 
 def test_error_event_subprocess_interrupts_the_process(drive, checker):

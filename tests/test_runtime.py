@@ -31,6 +31,22 @@ FORM = json.dumps({
 })
 
 
+@pytest.fixture(params=["warm", "cold"])
+def runtime(request, database, clock):
+    """Each test runs warm (one runtime) and cold (a new runtime per operation; on SQLite each
+    operation is also replayed warm and both must agree: tests/twin.py)."""
+    from arsflow.engine.config import Settings
+    from arsflow.engine.runtime import Runtime
+
+    from tests.procedure_support import runtime_for
+    warm = Runtime(database, Settings(database_url=database.url, territory="75", timezone="Europe/Paris"),
+                   clock=clock)
+    rt = runtime_for(request.param, warm, database, clock)
+    yield rt
+    if hasattr(rt, "close"):
+        rt.close()
+
+
 def count(runtime, model, *where):
     with runtime.db.read() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))

@@ -47,13 +47,31 @@ def sqlite_copy(url: str, suffix: str) -> str:
 
 class Twin:
     def __init__(self, database, clock, territory="75", timezone="Europe/Paris"):
-        self.cold = ColdRuntime(database, clock, territory, timezone)
-        self._warm_db = Database(sqlite_copy(database.url, ".warm.db"))
-        self.warm = Runtime(self._warm_db, Settings(database_url=self._warm_db.url, territory=territory,
-                                                    timezone=timezone), clock=clock)
+        from arsflow.engine.services import default_registry
+        self.services = default_registry()  # one registry for both sides, as a plugin's in every process
+        self.cold = ColdRuntime(database, clock, territory, timezone, services=self.services)
         self._cold_db = database
+        self._settings = (territory, timezone)
+        self._warm_db = self.warm = None
+        self._stale = True  # the warm copy is taken at the first operation
         self.ids: dict[str, str] = {}  # cold id -> warm id
         self.steps = 0
+
+    def _sync(self):
+        """(Re)take the warm side's database from the cold one: at the first operation, and
+        after the test wrote through `db` or `definitions` (a deployment, a user) between two
+        operations. The warm runtime (and its caches) stays the same object."""
+        if self._warm_db is None:
+            self._warm_db = Database(sqlite_copy(self._cold_db.url, ".warm.db"))
+            territory, timezone = self._settings
+            self.warm = Runtime(self._warm_db, Settings(database_url=self._warm_db.url, territory=territory,
+                                                        timezone=timezone), clock=self.cold.fresh().clock,
+                                services=self.services)
+        else:
+            self._warm_db.dispose()
+            sqlite_copy(self._cold_db.url, ".warm.db")
+        self.ids = {}
+        self._stale = False
 
     # -- the runtime's surface ---------------------------------------------------------------
     def __getattr__(self, name):
@@ -62,10 +80,13 @@ class Twin:
         return _Side(self, lambda rt: rt).__getattr__(name)
 
     def close(self):
-        self._warm_db.dispose()
+        if self._warm_db is not None:
+            self._warm_db.dispose()
 
     # -- comparison ----------------------------------------------------------------------------
     def call(self, target, name, args, kwargs):
+        if self._stale:
+            self._sync()
         cold_error = warm_error = None
         try:
             cold_result = getattr(target(self.cold.fresh()), name)(*args, **kwargs)
@@ -144,7 +165,11 @@ class _Side:
 
     def __getattr__(self, name):
         probe = getattr(self._target(self._twin.cold.fresh()), name)
-        if not callable(probe):
+        if name == "now":  # the clock, read inside a setup transaction (deploy fixture)
+            return probe
+        if not callable(probe) or name in ("definitions", "db"):
+            if name in ("definitions", "db"):
+                self._twin._stale = True  # the test may write there: the warm side follows
             return probe
         return lambda *args, **kwargs: self._twin.call(self._target, name, args, kwargs)
 

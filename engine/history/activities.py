@@ -133,6 +133,12 @@ def diff(workflow, before_active: dict, now: datetime, human: dict, loaded: dict
             elif not cancelled and loaded.get(task.id) != TaskState.COMPLETED:
                 kind = activity_type(spec)  # entered and left within this operation
                 out.inserts.append(_row(task, spec, kind, tid, now, now, human))
+            elif cancelled and task.id in workflow.subprocesses and loaded.get(task.id) is None:
+                # a sub-process entered and cancelled within this operation (an error its own
+                # script threw reached its boundary event): its rows name it as their parent
+                row = _row(task, spec, activity_type(spec), tid, now, now, human)
+                row["canceled"] = True
+                out.inserts.append(row)
     for tid, started in before_active.items():
         if tid not in seen:  # removed from the tree by the operation (pruned or reset)
             out.ends.append(_end(tid, started, now, False))
