@@ -85,11 +85,12 @@ class Drive:
     def __init__(self, mode, runtime, database, clock):
         self.mode, self._runtime, self._database, self.clock = mode, runtime, database, clock
         self._opened, self._twin = [], None
+        self.twin = True  # False: plain cold (a scenario of thousands of steps, checked at its end)
 
     def runtime(self) -> Runtime:
         if self.mode == "warm":
             return self._runtime
-        if self._database.url.startswith("sqlite:///"):
+        if self._database.url.startswith("sqlite:///") and self.twin:
             # cold, and each operation replayed warm on a copy: both must agree (tests/twin.py)
             if self._twin is None:
                 from tests.twin import Twin
