@@ -37,6 +37,21 @@ class Settings:
     # assign them; without them such a task could never be acted on.
     admins_group: str = field(default_factory=lambda: os.environ.get("ARSFLOW_ADMINS_GROUP", "admins"))
 
+    # Where documents (attachments, generated letters) are kept, by SHA-256 (engine.documents);
+    # unset: beside the SQLite file, else instance/documents.
+    documents_dir: str | None = field(default_factory=lambda: os.environ.get("ARSFLOW_DOCUMENTS_DIR") or None)
+    # Largest document accepted (upload, portal filing), in MB.
+    documents_max_mb: float = field(default_factory=lambda: float(os.environ.get("ARSFLOW_DOCUMENTS_MAX_MB", "20")))
+    # Signs the correspondents' portal links (itsdangerous); the web app's secret when it has one.
+    secret_key: str | None = field(default_factory=lambda: os.environ.get("ARSFLOW_SECRET_KEY") or None)
+
+    def documents_path(self) -> Path:
+        if self.documents_dir:
+            return Path(self.documents_dir)
+        if self.database_url.startswith("sqlite:///") and ":memory:" not in self.database_url:
+            return Path(self.database_url[len("sqlite:///"):]).parent / "documents"
+        return DEFAULT_INSTANCE_DIR / "documents"
+
     @property
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

@@ -353,3 +353,39 @@ class ActivityInstance(Base):
     assignee: Mapped[str | None] = mapped_column(String(128))
     # A call activity runs inside the same arsflow instance: its sub-workflow's id.
     called_process_instance_id: Mapped[str | None] = mapped_column(String(36))
+
+
+# -- documents (engine.documents) -------------------------------------------------------------
+class Document(Base):
+    """A file kept for an instance: uploaded with a task, generated from a template, or filed
+    through the correspondents' portal. The bytes live in the content-addressed store under
+    their SHA-256 (engine.documents.store); the row says whose and where they belong."""
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_instance", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # upload|generated|portal
+    uploaded_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class PortalInvitation(Base):
+    """A correspondent (one body) was sent a signed link to file its avis on one task of one
+    instance (engine.documents.portal); `filed_at` closes it: a second filing is refused."""
+    __tablename__ = "portal_invitations"
+    __table_args__ = (Index("ix_portal_invitations_instance", "instance_id", "element_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    element_id: Mapped[str] = mapped_column(String(255))  # the user task the filing completes
+    body: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    filed_at: Mapped[datetime | None]
+    receipt_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))

@@ -157,6 +157,8 @@ class Runtime:
             install,  # email outbox, reminders, reassignment topics
         )
         install(self)
+        from arsflow.engine.documents import install as install_documents
+        install_documents(self)  # runtime.documents, the `document` topic, the portal
         self.definitions.on_deployed.append(self._register_start_events)
 
     # -- helpers -------------------------------------------------------------------------
@@ -322,7 +324,11 @@ class Runtime:
             return self._task_json(task, assignee=None)
 
     def complete(self, task_id: str, data: dict | None = None, actor: str | None = None,
-                 expected_version: int | None = None, from_strings: bool = False) -> dict:
+                 expected_version: int | None = None, from_strings: bool = False,
+                 attachments: list | None = None, within=None) -> dict:
+        """`attachments`: files already checked and stored (runtime.documents.receive); their
+        rows commit with the completion. `within(session, task, now)`, if given, runs in the
+        completion's transaction and returns history entries (the portal's filing)."""
         data = dict(data or {})
         check_data(data)
         with self.db.transaction() as session:
@@ -350,6 +356,10 @@ class Runtime:
                     raise InvalidInput("formulaire invalide", errors=err.errors, task_id=task_id) from err
             now = self.now()
             audit = [self._audit(task, who, "completed", details={"data": _json_safe(data)}, now=now)]
+            if attachments:
+                audit += self.documents.on_completion(session, task, attachments, who.login, now)
+            if within is not None:
+                audit += within(session, task, now)
             incident = None
             try:
                 spiff_task.set_data(**data)
@@ -776,6 +786,7 @@ class Runtime:
             names.update({t.element_id: t.name for t in tasks})
             data = self._summary(instance)
             data["external_tasks"] = external_tasks.listing(session, instance.id)
+            data["documents"] = self.documents.listing(session, instance.id)
             data.update({
                 "version": definition.version, "definition_id": definition.id, "name": definition.name,
                 "variables": instance.variables, "incident": instance.incident, "initiator": instance.initiator,

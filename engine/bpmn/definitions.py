@@ -24,7 +24,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".dmn11.xml": "dmn", ".form": "form"}
+KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".dmn11.xml": "dmn", ".form": "form",
+         ".docx": "docx"}  # .docx: a document template (engine.documents.templates)
 
 
 def kind_of(name: str) -> str | None:
@@ -46,7 +47,7 @@ def collect_sources(paths) -> list[tuple[str, bytes]]:
                     sources.append((child.name, child.read_bytes()))
         elif path.is_file():
             if not kind_of(path.name):
-                raise DeploymentError(f"{path} : type de fichier non déployable (attendu .bpmn, .dmn ou .form)")
+                raise DeploymentError(f"{path} : type de fichier non déployable (attendu .bpmn, .dmn, .form ou .docx)")
             sources.append((path.name, path.read_bytes()))
         else:
             raise DeploymentError(f"{path} : fichier ou dossier introuvable")
@@ -124,7 +125,14 @@ class DefinitionStore:
         }
 
     def lint(self, session: Session, sources) -> LintReport:
-        report = lint_sources(sources, **self.known_ids(session))
+        templates = [(n, d) for n, d in sources if kind_of(n) == "docx"]
+        sources = [(n, d) for n, d in sources if kind_of(n) != "docx"]
+        report = lint_sources(sources, **self.known_ids(session)) if sources else LintReport()
+        from arsflow.engine.documents.templates import check_template
+        for name, data in templates:  # document templates: readable and fillable, or refused
+            report.findings.extend(Finding(file=name, element_id=None, element_type="template", line=None,
+                                           message=message, severity="error")
+                                   for message in check_template(name, data))
         if report.ok:
             report.findings.extend(self._parse_findings(session, sources, report))
         return report
@@ -227,7 +235,17 @@ class DefinitionStore:
                     result.unchanged.append({"kind": kind, "key": key, "version": latest.version, "file": file})
                     continue
             changed.append((kind, key, file, model, sha, latest))
-        if not changed:
+        templates = []  # document templates: a new version when their content changed
+        for file, data in sources:
+            if kind_of(file) == "docx":
+                sha = _sha(data)
+                latest = session.scalars(select(Resource).where(Resource.name == file, Resource.kind == "docx")
+                                         .order_by(Resource.id.desc())).first()
+                if changed_only and latest is not None and latest.sha256 == sha:
+                    result.unchanged.append({"kind": "template", "key": file, "version": None, "file": file})
+                else:
+                    templates.append((file, data, sha))
+        if not changed and not templates:
             return result
         deployment = Deployment(name=name, source=source, deployed_by=deployed_by, created_at=now)
         session.add(deployment)
@@ -238,6 +256,10 @@ class DefinitionStore:
                 resources[file] = Resource(deployment_id=deployment.id, name=file, kind=kind_of(file),
                                            content=by_file[file], sha256=sha, created_at=now)
                 session.add(resources[file])
+        for file, data, sha in templates:
+            session.add(Resource(deployment_id=deployment.id, name=file, kind="docx", content=data, sha256=sha,
+                                 created_at=now))
+            result.created.append({"kind": "template", "key": file, "version": None, "file": file})
         session.flush()
         definitions = []
         for kind, key, file, model, sha, latest in changed:

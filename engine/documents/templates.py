@@ -1,0 +1,159 @@
+"""Generated documents: `.docx` templates deployed with the diagrams, filled from the process
+variables by the built-in `document` service topic, kept as the instance's documents.
+
+Templating is docxtpl (Jinja2 tags typed in Word or LibreOffice, `{{ body }}`, `{% for %}`):
+maintained, it rejoins the tags a word processor splits across runs, which hand-made XML
+substitution does not. It runs in Jinja's sandbox with autoescaping (a variable holding `<`
+or `&` cannot break the document). Where LibreOffice is installed (`soffice`), the result is
+converted to PDF; otherwise it stays a .docx.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import date, datetime
+
+from arsflow.engine.documents.store import DOCX, PDF, clean_name, sniff
+from arsflow.engine.models import Deployment, ProcessDefinition, Resource
+from arsflow.engine.services import ServiceCall
+from sqlalchemy import select
+
+log = logging.getLogger("arsflow")
+TEMPLATE_KINDS = ("docx",)
+SOFFICE_TIMEOUT = 120
+
+
+class TemplateError(Exception):
+    """A template that cannot be read or filled; the message names the file."""
+
+
+def _environment():
+    from jinja2.sandbox import SandboxedEnvironment
+    env = SandboxedEnvironment(autoescape=True)
+    env.filters["date_fr"] = _date_fr
+    return env
+
+
+MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+          "octobre", "novembre", "décembre")
+
+
+def _date_fr(value) -> str:
+    """`{{ publication_date|date_fr }}` → « 30 septembre 2017 »."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date):
+        return "" if value is None else str(value)
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def check_template(name: str, content: bytes) -> list[str]:
+    """Problems with a template, in French (empty when it can be filled): lint and deploy."""
+    if sniff(content) != DOCX:
+        return [f"{name} : modèle illisible (un document Word .docx est attendu ; enregistrez un .odt "
+                f"au format Word dans LibreOffice)"]
+    try:
+        from docxtpl import DocxTemplate
+        DocxTemplate(io.BytesIO(content)).get_undeclared_template_variables(_environment())
+    except Exception as err:  # jinja2.TemplateSyntaxError and docx's own errors
+        return [f"{name} : modèle invalide : {getattr(err, 'message', None) or err}"]
+    return []
+
+
+def render_docx(content: bytes, variables: dict, name: str = "modèle") -> bytes:
+    try:
+        from docxtpl import DocxTemplate
+        template = DocxTemplate(io.BytesIO(content))
+        template.render(variables, _environment(), autoescape=True)
+        out = io.BytesIO()
+        template.save(out)
+        return out.getvalue()
+    except Exception as err:
+        raise TemplateError(f"{name} : le modèle n'a pas pu être rempli : {getattr(err, 'message', None) or err}") from err
+
+
+def to_pdf(docx: bytes) -> bytes | None:
+    """LibreOffice's conversion, or None when it is not installed or fails (logged)."""
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if not soffice:
+        return None
+    with tempfile.TemporaryDirectory(prefix="arsflow-pdf-") as folder:
+        source = os.path.join(folder, "document.docx")
+        with open(source, "wb") as handle:
+            handle.write(docx)
+        try:
+            subprocess.run([soffice, f"-env:UserInstallation=file://{folder}/profile", "--headless",
+                            "--convert-to", "pdf", "--outdir", folder, source],
+                           check=True, capture_output=True, timeout=SOFFICE_TIMEOUT)
+            with open(os.path.join(folder, "document.pdf"), "rb") as handle:
+                return handle.read()
+        except (OSError, subprocess.SubprocessError) as err:
+            log.warning("conversion PDF par LibreOffice impossible : %s", err)
+            return None
+
+
+def find_template(session, definition_id: int, name: str) -> Resource | None:
+    """The template deployed with the instance's diagram version, or the latest deployed
+    before it: an instance keeps the letters of its version when a template is redeployed."""
+    definition = session.get(ProcessDefinition, definition_id)
+    return session.scalars(select(Resource).where(
+        Resource.name == name, Resource.kind.in_(TEMPLATE_KINDS),
+        Resource.deployment_id <= definition.deployment_id).order_by(Resource.deployment_id.desc())).first()
+
+
+def document_service(call: ServiceCall) -> dict:
+    """Built-in `document` topic: inputs `template` (a deployed .docx), `name` (the document's
+    file name, without extension), optional `correspondent`, `portal_task`, `portal_email`,
+    `portal_expires` (engine.documents.portal). The letter is made in the operation's
+    transaction (effect handler below)."""
+    template = str(call.inputs.get("template") or "").strip()
+    if not template:
+        from arsflow.engine.errors import ArsflowError
+        raise ArsflowError(f"{call.element_id} : paramètre d'entrée « template » manquant (nom du modèle .docx)")
+    variables = {**call.data, **call.inputs}
+    variables.pop("template", None)
+    call.effects.append({"kind": "document", "element_id": call.element_id, "template": template,
+                         "name": str(call.inputs.get("name") or os.path.splitext(template)[0]),
+                         "variables": variables, "task_id": str(call.task.id) if call.task is not None else None})
+    return {}
+
+
+def on_document(runtime, session, instance, effect: dict, now) -> None:
+    """Fill the template, convert, store, add the row (and the portal invitation when asked).
+    The audit entry written afterwards names the document; the variables are not copied there."""
+    from arsflow.engine.documents import portal
+    from arsflow.engine.runtime import _json_safe
+    variables = effect.pop("variables", {}) or {}
+    name = effect["template"]
+    resource = find_template(session, instance.definition_id, name)
+    if resource is None:
+        effect["error"] = f"modèle « {name} » introuvable : déployez-le avec le diagramme"
+        return
+    context = dict(_json_safe(variables))
+    context.update({"instance_id": instance.id, "business_key": instance.business_key,
+                    "today": now.astimezone(runtime.settings.tzinfo).date().isoformat()})
+    try:
+        filled = render_docx(resource.content, context, name)
+    except TemplateError as err:
+        effect["error"] = str(err)
+        return
+    pdf = to_pdf(filled)
+    data, media_type = (pdf, PDF) if pdf else (filled, DOCX)
+    file_name = clean_name(effect["name"]) + (".pdf" if pdf else ".docx")
+    stored = runtime.documents.store.put(file_name, data, media_type)
+    [document_id] = runtime.documents.record(session, instance_id=instance.id, files=[stored], source="generated",
+                                             now=now, element_id=effect.get("element_id"))
+    effect.update(document_id=document_id, file=stored.name, media_type=media_type, sha256=stored.sha256,
+                  template_resource_id=resource.id)
+    if variables.get("portal_task"):
+        portal.invite(runtime, session, instance, variables, document_id, effect, now)
