@@ -144,7 +144,7 @@ def file_avis(runtime, token: str, *, sens: str, comment: str | None, files: lis
     with runtime.db.read() as session:
         invitation = invitation_for(session, runtime.settings, token)
         _refuse_unless_open(session, invitation, runtime.now())
-        task = open_task(session, invitation)
+        task_id = open_task(session, invitation).id
         invitation_id, body = invitation.id, invitation.body
     incoming = runtime.documents.receive(files)
     result = {}
@@ -172,8 +172,8 @@ def file_avis(runtime, token: str, *, sens: str, comment: str | None, files: lis
     day = now.astimezone(runtime.settings.tzinfo).date().isoformat()
     data = {"received_on": day, "sens": sens, "comment": comment,
             "reference": f"Reçu via le portail le {day} (dépôt n° {invitation_id})"}
-    runtime.complete(task.id, data, actor=None, within=within)
-    result["task_id"] = task.id
+    runtime.complete(task_id, data, actor=None, within=within)
+    result["task_id"] = task_id
     return result
 
 
