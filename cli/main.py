@@ -11,6 +11,7 @@ import json
 import re
 import os
 import sys
+from pathlib import Path
 from datetime import datetime
 
 from arsflow.engine.errors import ArsflowError, DeploymentError, InvalidInput
@@ -200,7 +201,8 @@ def cmd_assign(args):
 
 def cmd_complete(args):
     rt = build_runtime(args)
-    result = rt.complete(args.task_id, _json_arg(args.data, "--data"), actor=args.as_)
+    files = rt.documents.receive([(Path(p).name, Path(p).read_bytes()) for p in args.attach or []])
+    result = rt.complete(args.task_id, _json_arg(args.data, "--data"), actor=args.as_, attachments=files)
     _print(args, result, f"tâche terminée ; instance {result['instance_id']} : {result['state']}")
     return 0
 
@@ -251,6 +253,19 @@ def cmd_show(args):
         failed = f" — incident : {t['error_message']}" if t["incident"] else ""
         print(f"  tâche externe {t['state']:<9} {t['name'] or t['element_id']} (sujet {t['topic']}){held}{failed}")
     print("  variables : " + json.dumps(data["variables"], ensure_ascii=False, default=str))
+    return 0
+
+
+def cmd_document(args):
+    """One document of an instance, written to --out (documents listed by `show --json`)."""
+    rt = build_runtime(args)
+    with rt.db.read() as session:
+        row = rt.documents.get(session, args.document_id)
+        data = rt.documents.content(row)
+        info = {"id": row.id, "name": row.name, "media_type": row.media_type, "size": row.size,
+                "sha256": row.sha256, "out": args.out}
+    Path(args.out).write_bytes(data)
+    _print(args, info, f"{info['name']} ({info['size']} octets) écrit dans {args.out}")
     return 0
 
 
@@ -411,6 +426,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("complete", parents=[common], help="termine une tâche")
     s.add_argument("task_id")
     s.add_argument("--data")
+    s.add_argument("--attach", action="append", metavar="FICHIER", help="pièce jointe (répétable)")
     s.add_argument("--as", dest="as_", required=True)
     s.set_defaults(func=cmd_complete)
 
@@ -429,6 +445,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("show", parents=[common], help="affiche une instance")
     s.add_argument("instance_id", type=int)
     s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("document", parents=[common], help="écrit un document d'une instance dans un fichier")
+    s.add_argument("document_id", type=int)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_document)
 
     s = sub.add_parser("retry", parents=[common], help="relance une instance en incident")
     s.add_argument("instance_id", type=int)

@@ -388,4 +388,5 @@ class PortalInvitation(Base):
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime]
     filed_at: Mapped[datetime | None]
+    letter_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))  # the saisine sent
     receipt_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))

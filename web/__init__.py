@@ -61,8 +61,10 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
-    from arsflow.web import (api, auth, dashboard, door, errors, formatting, inbox, instances, notices, origin,
-                             people, procedures, security, static_assets)
+    from arsflow.web import (api, auth, dashboard, documents, door, errors, formatting, inbox, instances, notices,
+                             origin, people, portal, procedures, security, static_assets)
+    documents.register(app)  # first: its request size cap must precede any form parsing
+    portal.register(app)
     door.register(app)
     origin.register(app)
     static_assets.register(app)

@@ -258,6 +258,18 @@ def show_instance(instance_id: int):
         return queries.filter_show(rt, s, rt.show(instance_id), g.user.login, g.user.groups)
 
 
+@bp.route("/documents/<int:document_id>")
+def document(document_id: int):
+    """A document's bytes, for whoever may see its instance (and its task, if it came with one)."""
+    from arsflow.web import documents
+    rt = get_runtime()
+    with reading(rt) as s:
+        row = rt.documents.get(s, document_id)
+        if not documents.may_read(rt, s, s.get(Instance, row.instance_id), row, g.user.login, g.user.groups):
+            raise Forbidden("vous n'avez ni démarré cette instance ni eu de tâche à y traiter")
+        return documents.download(rt, row)
+
+
 @bp.route("/instances/<int:instance_id>/terminate", methods=["POST"])
 def terminate(instance_id: int):
     _visible_instance(instance_id)

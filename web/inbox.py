@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from arsflow.engine.errors import InvalidInput
 from arsflow.engine.models import Instance, ProcessDefinition
-from arsflow.web import form_render, get_runtime, queries, timeline
+from arsflow.web import documents, form_render, get_runtime, queries, timeline
 from arsflow.web.formatting import end_of_week, legal_explanation, zone
 from arsflow.web.queries import reading
 from arsflow.web.security import require_login
@@ -108,7 +108,9 @@ def task(task_id: str):
     form = _form_of(task_data)
     data = form_render.post_for_form(form, request.form) if form else {}
     try:
-        rt.complete(task_id, data, actor=login, expected_version=int(version), from_strings=True)
+        attachments = documents.attachments_for(task_data, request.files.getlist(documents.FIELD))
+        rt.complete(task_id, data, actor=login, expected_version=int(version), from_strings=True,
+                    attachments=attachments)
     except InvalidInput as err:
         errors = err.details.get("errors")
         if not errors:
@@ -152,6 +154,8 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
         history=timeline.readable(show["audit"], people, subjects),
         mine=task_data.get("assignee") == g.user.login, now=rt.now(),
         orphan=task_data.get("state") == "open" and rt.names_nobody(_Row(task_data)),
+        documents=show.get("documents") or [], attachments_mode=documents.panel_mode(task_data),
+        documents_max_mb=f"{rt.settings.documents_max_mb:g}",
         admin=rt.settings.admins_group in (g.user.groups or ()))
 
 

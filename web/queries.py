@@ -201,6 +201,7 @@ def filter_show(rt: Runtime, session: Session, data: dict, login: str, groups) -
     allowed = visible_task_ids(rt, session, int(data["id"]), login)
     data = dict(data)
     data["tasks"] = [t for t in data.get("tasks", []) if t["id"] in allowed]
+    data["documents"] = [d for d in data.get("documents", []) if not d.get("task_id") or d["task_id"] in allowed]
     audit, last_writer_hidden = [], {}
     for entry in data.get("audit", []):
         hidden = bool(entry.get("task_id")) and entry["task_id"] not in allowed

@@ -102,7 +102,8 @@ def invite(runtime, session, instance: Instance, variables: dict, document_id: i
         return
     email = str(variables.get("portal_email") or "").strip() or None
     values = {"instance_id": instance.id, "element_id": str(variables["portal_task"]), "body": body[:255],
-              "email": email, "expires_at": expires_at, "created_at": now, "filed_at": None}
+              "email": email, "expires_at": expires_at, "created_at": now, "filed_at": None,
+              "letter_document_id": document_id}
     values["id"] = session.execute(insert(PortalInvitation).values(**values).returning(PortalInvitation.id)).scalar_one()
     mail = runtime.notifier.mail
     link = f"{mail.base_url}/portail/{make_token(runtime.settings, values)}"
