@@ -388,5 +388,6 @@ class PortalInvitation(Base):
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime]
     filed_at: Mapped[datetime | None]
+    receipt_template: Mapped[str | None] = mapped_column(String(255))  # .docx of the acknowledgement
     letter_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))  # the saisine sent
     receipt_document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))

@@ -23,6 +23,7 @@ def consultation() -> str:
               '<camunda:inputParameter name="portal_task">Record</camunda:inputParameter>'
               '<camunda:inputParameter name="portal_email">${emails[body]}</camunda:inputParameter>'
               '<camunda:inputParameter name="portal_expires">${deadline}</camunda:inputParameter>'
+              '<camunda:inputParameter name="portal_receipt_template">accuse.docx</camunda:inputParameter>'
               '</camunda:inputOutput></bpmn:extensionElements></bpmn:serviceTask>')
     record = user_task("Record", "Enregistrer l'avis reçu",
                        'camunda:candidateGroups="staff" camunda:formRef="record_avis" camunda:dueDate="${deadline}"',
@@ -43,5 +44,4 @@ def files() -> dict:
 
 
 START = {"bodies": ["CRSA", "Conseil départemental"], "deadline": "2026-12-31T23:00:00+00:00",
-         "emails": {"CRSA": "crsa@example.org", "Conseil départemental": "cd@example.org"},
-         "portal_receipt_template": "accuse.docx"}
+         "emails": {"CRSA": "crsa@example.org", "Conseil départemental": "cd@example.org"}}

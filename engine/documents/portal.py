@@ -103,7 +103,8 @@ def invite(runtime, session, instance: Instance, variables: dict, document_id: i
     email = str(variables.get("portal_email") or "").strip() or None
     values = {"instance_id": instance.id, "element_id": str(variables["portal_task"]), "body": body[:255],
               "email": email, "expires_at": expires_at, "created_at": now, "filed_at": None,
-              "letter_document_id": document_id}
+              "letter_document_id": document_id,
+              "receipt_template": str(variables.get("portal_receipt_template") or "").strip() or None}
     values["id"] = session.execute(insert(PortalInvitation).values(**values).returning(PortalInvitation.id)).scalar_one()
     mail = runtime.notifier.mail
     link = f"{mail.base_url}/portail/{make_token(runtime.settings, values)}"
@@ -201,7 +202,7 @@ def _receipt(runtime, session, invitation_id: int, now, sens: str, incoming) -> 
                "sens": SENS[sens], "files": [f.name for f in incoming], "business_key": instance.business_key,
                "invitation_id": invitation.id}
     document_id = None
-    template_name = (instance.variables or {}).get("portal_receipt_template")
+    template_name = invitation.receipt_template
     resource = templates.find_template(session, instance.definition_id, template_name) if template_name else None
     if resource is not None:
         filled = templates.render_docx(resource.content, {**(instance.variables or {}), **context}, template_name)

@@ -114,7 +114,7 @@ def find_template(session, definition_id: int, name: str) -> Resource | None:
 def document_service(call: ServiceCall) -> dict:
     """Built-in `document` topic: inputs `template` (a deployed .docx), `name` (the document's
     file name, without extension), optional `correspondent`, `portal_task`, `portal_email`,
-    `portal_expires` (engine.documents.portal). The letter is made in the operation's
+    `portal_expires`, `portal_receipt_template` (engine.documents.portal). The letter is made in the operation's
     transaction (effect handler below)."""
     template = str(call.inputs.get("template") or "").strip()
     if not template:

@@ -40,6 +40,7 @@ def upgrade():
         sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('filed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('receipt_template', sa.String(255), nullable=True),
         sa.Column('letter_document_id', sa.Integer(), sa.ForeignKey('documents.id'), nullable=True),
         sa.Column('receipt_document_id', sa.Integer(), sa.ForeignKey('documents.id'), nullable=True),
     )
