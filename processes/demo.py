@@ -30,7 +30,10 @@ DEMO_INSTANCES = [
     ("prs_consultation", "PRS-IDF-2027", "sophie.durand", {
         "publication_date": "2026-11-30", "kind": "revision", "territory": "75", "reminder_days": 15,
         "bodies": ["Préfet de région", "CRSA", "Conseil régional d'Île-de-France",
-                   "Conseil départemental de Paris", "CDCA de Paris", "Conseil de surveillance de l'ARS"]}),
+                   "Conseil départemental de Paris", "CDCA de Paris", "Conseil de surveillance de l'ARS"],
+        # Bodies with an address get their courrier de saisine and a personal portal link by email.
+        "correspondants": {"CRSA": "secretariat.crsa@example.org",
+                           "CDCA de Paris": "cdca75@example.org"}}),
     ("cts_nomination", "CTS-75-2027", "julien.bernard", {"territory": "75", "cts_name": "CTS de Paris"}),
     ("cts_sante_mentale", "CSSM-77-2027", "julien.bernard", {
         "cts_name": "CTS de Seine-et-Marne", "territory": "77", "date_seance": "2027-01-15"}),

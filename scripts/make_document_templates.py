@@ -61,7 +61,12 @@ def main() -> None:
         "Vu le code de la santé publique, notamment ses articles L. 1434-10 et R. 1434-33 ;",
         "Arrête :",
         "Article 1er — La composition du {{ cts_name }} est fixée comme suit :",
-        "{% for membre in membres %}– {{ membre }}\n{% endfor %}",
+        "{%p for college in membres %}",
+        "{{ college.title }}",
+        "{%p for membre in college.members %}",
+        "Au titre de {{ membre.body }} — titulaire : {{ membre.titulaire }} ; suppléant : {{ membre.suppleant }}",
+        "{%p endfor %}",
+        "{%p endfor %}",
         "Article 2 — Le présent arrêté sera publié au recueil des actes administratifs.",
     ], PROCESSES / "cts_arrete_composition.docx", right=["Le {{ today|date_fr }}"],
         title="Arrêté portant composition du {{ cts_name }}")
