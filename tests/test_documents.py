@@ -3,6 +3,7 @@ letters filled from templates deployed with the diagram (field by field), versio
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -147,3 +148,14 @@ def test_a_missing_template_is_said_in_the_history(runtime, deploy, make_user):
     instance = runtime.start("letters", {"body": "CRSA"}, actor="alice")
     [entry] = [e for e in runtime.show(instance["id"])["audit"] if e["action"] == "document"]
     assert "modèle « absent.docx » introuvable" in entry["details"]["error"]
+
+
+def test_the_same_letter_is_the_same_bytes(runtime, deploy, make_user, clock):
+    make_user("alice", "staff")
+    deploy({"letters.bpmn": _letter_process(), "saisine.docx": make_docx(["Saisine de {{ body }}"])})
+    first = runtime.start("letters", {"body": "CRSA"}, actor="alice")
+    clock.set("2026-11-30T09:00:07+00:00")
+    time.sleep(2.1)  # zip entries keep the wall-clock time at 2-second resolution
+    second = runtime.start("letters", {"body": "CRSA"}, actor="alice")
+    [a], [b] = runtime.show(first["id"])["documents"], runtime.show(second["id"])["documents"]
+    assert a["sha256"] == b["sha256"] and a["id"] != b["id"]

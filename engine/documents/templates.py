@@ -77,9 +77,22 @@ def render_docx(content: bytes, variables: dict, name: str = "modèle") -> bytes
         template.render(variables, _environment(), autoescape=True)
         out = io.BytesIO()
         template.save(out)
-        return out.getvalue()
+        return _reproducible(out.getvalue())
     except Exception as err:
         raise TemplateError(f"{name} : le modèle n'a pas pu être rempli : {getattr(err, 'message', None) or err}") from err
+
+
+def _reproducible(docx: bytes) -> bytes:
+    """The same letter from the same variables is the same bytes (same SHA-256, stored once):
+    the zip entries lose the instant they were written at."""
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(docx)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            entry = zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, item.external_attr
+            target.writestr(entry, source.read(item.filename))
+    return out.getvalue()
 
 
 def to_pdf(docx: bytes) -> bytes | None:
