@@ -32,4 +32,4 @@ def runtime_for(mode: str, runtime, database, clock):
     if database.url.startswith("sqlite:///"):
         from tests.twin import Twin
         return Twin(database, clock)
-    return ColdRuntime(database, clock)
+    return ColdRuntime(database, clock, services=runtime.services)
