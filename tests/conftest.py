@@ -98,8 +98,10 @@ class Drive:
                 self._twin.services = self._runtime.services
                 self._twin.cold._services = self._runtime.services
             return self._twin
+        for done in self._opened:  # the previous "process" has exited: its connections close
+            done.dispose()
         db = Database(self._database.url)
-        self._opened.append(db)
+        self._opened = [db]
         return Runtime(db, self._runtime.settings, clock=self.clock, services=self._runtime.services)
 
     def deploy(self, files: dict, **kwargs):
