@@ -93,9 +93,8 @@ class Twin:
         except Exception as err:  # noqa: BLE001 - the warm side must fail alike
             cold_error, cold_result = err, None
         self._pair()
-        to_warm = {c: w for c, w in self.ids.items()}
         try:
-            warm_result = getattr(target(self.warm), name)(*_swap(args, to_warm), **_swap(kwargs, to_warm))
+            warm_result = getattr(target(self.warm), name)(*_swap(args, self.ids), **_swap(kwargs, self.ids))
         except Exception as err:  # noqa: BLE001
             warm_error, warm_result = err, None
         self._pair()

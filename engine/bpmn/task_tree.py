@@ -89,7 +89,7 @@ class RunawayLoop(Exception):
 
 # -- finished sub-processes -------------------------------------------------------------
 def _finished_subprocess(top, sub_id, sub) -> bool:
-    owner = top.get_task_from_id(sub_id)
+    owner = find_task(top, sub_id)  # None once pruned (SpiffWorkflow would raise)
     if owner is not None and not owner.has_state(FINISHED):
         return False
     return all(t.has_state(FINISHED) for t in sub.tasks.values()) or owner is None
@@ -109,7 +109,7 @@ def _drop_subprocess(top, sub_id) -> int:
 
 
 # -- finished branches --------------------------------------------------------------------
-def _children_lists(wf):
+def _bottom_up(wf):
     """Every task of the tree, children before their parent (iterative: trees may be deep)."""
     order, stack = [], [wf.task_tree]
     while stack:
@@ -124,7 +124,7 @@ def _prune_finished_branches(top, wf) -> int:
     protected = {root.id, *root._children}
     awaited = _awaited_arrivals(top, wf)
     finished = {}
-    for task in _children_lists(wf):
+    for task in _bottom_up(wf):
         finished[task.id] = (task.has_state(FINISHED) and task.id not in awaited
                              and all(finished.get(c, False) for c in task._children))
     removed = 0
