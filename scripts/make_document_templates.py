@@ -1,18 +1,24 @@
-"""Writes the procedures' letter templates (processes/*.docx) with python-docx.
+"""Writes the procedures' letter templates (processes/*.docx with python-docx, the accusé de
+réception as an .odt with placeholder fields).
 
-The .docx files are what process owners edit in Word or LibreOffice (tags `{{ body }}`,
-`{% if %}`, filters `|date_fr`, see docs/documents.md); this script only made their first
-version, reproducibly: `python scripts/make_document_templates.py`.
+The files are what process owners edit in Word or LibreOffice (docx tags `{{ body }}`,
+`{% if %}`, filters `|date_fr`; odt placeholders `<body>`, `<for each="…">`, see
+docs/documents.md); this script only made their first version, reproducibly:
+`python scripts/make_document_templates.py`.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import docx
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Pt
 
-PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = ROOT / "processes"
+sys.path.insert(0, str(ROOT))
+from tests.odt_support import make_odt  # noqa: E402  (the same minimal ODT writer as the tests)
 
 
 def _letter(paragraphs, path: Path, right=(), title=None) -> None:
@@ -48,14 +54,19 @@ def main() -> None:
     ], PROCESSES / "prs_courrier_saisine.docx",
         right=["À l'attention de : {{ body }}", "Le {{ today|date_fr }}", "Dossier : {{ business_key }}"],
         title="Objet : consultation sur le projet régional de santé — saisine pour avis")
-    _letter([
-        "L'agence régionale de santé accuse réception de l'avis de : {{ body }}.",
-        "Reçu le {{ received_at }} via le portail des correspondants (dépôt n° {{ invitation_id }}).",
-        "Sens de l'avis : {{ sens }}.",
-        "Documents reçus : {{ files|join(', ') }}.",
+    (PROCESSES / "prs_accuse_reception.odt").write_bytes(make_odt([
+        "Agence régionale de santé",
+        "Dossier : [[business_key]]",
+        "Accusé de réception",
+        "L'agence régionale de santé accuse réception de l'avis de : [[body]].",
+        "Reçu le [[received_at]] via le portail des correspondants (dépôt n° [[invitation_id]]).",
+        "Sens de l'avis : [[sens]].",
+        "Documents reçus :",
+        '[[for each="name in files"]]',
+        "– [[name]]",
+        "[[/for]]",
         "Cette date de réception, enregistrée par nos serveurs, fait foi.",
-    ], PROCESSES / "prs_accuse_reception.docx", right=["Dossier : {{ business_key }}"],
-        title="Accusé de réception")
+    ], bold=(0, 2), title="prs_accuse_reception"))
     _letter([
         "Le directeur général de l'agence régionale de santé,",
         "Vu le code de la santé publique, notamment ses articles L. 1434-10 et R. 1434-33 ;",

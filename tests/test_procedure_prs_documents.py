@@ -13,6 +13,7 @@ from arsflow.engine.models import OutboxMessage
 from sqlalchemy import select
 
 from tests.docx_support import PDF_BYTES, docx_text
+from tests.odt_support import odt_text
 from tests.procedure_support import runtime_for
 from tests.test_procedure_prs import BODIES, start
 
@@ -25,7 +26,7 @@ def prs(request, runtime, database, make_user, clock):
     with runtime.db.transaction() as s:
         runtime.definitions.deploy(s, collect_sources([ROOT / "processes" / "prs_consultation.bpmn",
                                                        ROOT / "processes" / "prs_courrier_saisine.docx",
-                                                       ROOT / "processes" / "prs_accuse_reception.docx",
+                                                       ROOT / "processes" / "prs_accuse_reception.odt",
                                                        ROOT / "forms"]), now=runtime.now())
     return runtime_for(request.param, runtime, database, clock)
 
@@ -56,4 +57,10 @@ def test_one_letter_per_body_and_the_avis_filed_on_the_portal(prs, clock):
     assert (avis["status"], avis["sens"], avis["received_on"]) == ("explicit", "defavorable", "2026-12-15")
     assert avis["reference"].startswith("Reçu via le portail le 2026-12-15")
     names = [d["name"] for d in prs.show(iid)["documents"]]
-    assert "délibération CRSA.pdf" in names and "Accusé de réception — CRSA.docx" in names
+    assert "délibération CRSA.pdf" in names and "Accusé de réception — CRSA.odt" in names
+    [receipt] = [d for d in prs.show(iid)["documents"] if d["name"] == "Accusé de réception — CRSA.odt"]
+    with prs.db.read() as s:
+        lines = odt_text(prs.documents.content(prs.documents.get(s, receipt["id"])))
+    assert "L'agence régionale de santé accuse réception de l'avis de : CRSA." in lines
+    assert "Sens de l'avis : Défavorable." in lines and "– délibération CRSA.pdf" in lines
+    assert "Dossier : PRS-75" in lines and any(p.startswith("Reçu le ") and "dépôt n° " in p for p in lines)

@@ -28,7 +28,7 @@ def read_sources(files) -> list[tuple[str, bytes]]:
         if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
             raise InvalidInput(f"nom de fichier invalide : « {storage.filename[:80]} »")
         if kind_of(name) is None:
-            raise InvalidInput(f"{name} : type de fichier non déployable (attendu .bpmn, .dmn, .form ou .docx)")
+            raise InvalidInput(f"{name} : type de fichier non déployable (attendu .bpmn, .dmn, .form, .docx ou .odt)")
         if name in seen:
             raise InvalidInput(f"{name} : fichier envoyé deux fois")
         data = storage.read(limit + 1)

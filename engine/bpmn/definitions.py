@@ -25,7 +25,9 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 KINDS = {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn", ".dmn11.xml": "dmn", ".form": "form",
-         ".docx": "docx"}  # .docx: a document template (engine.documents.templates)
+         ".docx": "docx", ".odt": "odt"}  # .docx, .odt: document templates (engine.documents.templates)
+TEMPLATE_KINDS = ("docx", "odt")
+DEPLOYABLE = ".bpmn, .dmn, .form, .docx ou .odt"
 
 
 def kind_of(name: str) -> str | None:
@@ -47,7 +49,7 @@ def collect_sources(paths) -> list[tuple[str, bytes]]:
                     sources.append((child.name, child.read_bytes()))
         elif path.is_file():
             if not kind_of(path.name):
-                raise DeploymentError(f"{path} : type de fichier non déployable (attendu .bpmn, .dmn, .form ou .docx)")
+                raise DeploymentError(f"{path} : type de fichier non déployable (attendu {DEPLOYABLE})")
             sources.append((path.name, path.read_bytes()))
         else:
             raise DeploymentError(f"{path} : fichier ou dossier introuvable")
@@ -125,8 +127,8 @@ class DefinitionStore:
         }
 
     def lint(self, session: Session, sources) -> LintReport:
-        templates = [(n, d) for n, d in sources if kind_of(n) == "docx"]
-        sources = [(n, d) for n, d in sources if kind_of(n) != "docx"]
+        templates = [(n, d) for n, d in sources if kind_of(n) in TEMPLATE_KINDS]
+        sources = [(n, d) for n, d in sources if kind_of(n) not in TEMPLATE_KINDS]
         report = lint_sources(sources, **self.known_ids(session)) if sources else LintReport()
         from arsflow.engine.documents.templates import check_template
         for name, data in templates:  # document templates: readable and fillable, or refused
@@ -237,9 +239,9 @@ class DefinitionStore:
             changed.append((kind, key, file, model, sha, latest))
         templates = []  # document templates: a new version when their content changed
         for file, data in sources:
-            if kind_of(file) == "docx":
+            if kind_of(file) in TEMPLATE_KINDS:
                 sha = _sha(data)
-                latest = session.scalars(select(Resource).where(Resource.name == file, Resource.kind == "docx")
+                latest = session.scalars(select(Resource).where(Resource.name == file, Resource.kind == kind_of(file))
                                          .order_by(Resource.id.desc())).first()
                 if changed_only and latest is not None and latest.sha256 == sha:
                     result.unchanged.append({"kind": "template", "key": file, "version": None, "file": file})
@@ -257,7 +259,7 @@ class DefinitionStore:
                                            content=by_file[file], sha256=sha, created_at=now)
                 session.add(resources[file])
         for file, data, sha in templates:
-            session.add(Resource(deployment_id=deployment.id, name=file, kind="docx", content=data, sha256=sha,
+            session.add(Resource(deployment_id=deployment.id, name=file, kind=kind_of(file), content=data, sha256=sha,
                                  created_at=now))
             result.created.append({"kind": "template", "key": file, "version": None, "file": file})
         session.flush()

@@ -205,10 +205,12 @@ def _receipt(runtime, session, invitation_id: int, now, sens: str, incoming) -> 
     template_name = invitation.receipt_template
     resource = templates.find_template(session, instance.definition_id, template_name) if template_name else None
     if resource is not None:
-        filled = templates.render_docx(resource.content, {**(instance.variables or {}), **context}, template_name)
-        pdf = templates.to_pdf(filled)
-        stored = runtime.documents.store.put(f"Accusé de réception — {invitation.body}" + (".pdf" if pdf else ".docx"),
-                                             pdf or filled, templates.PDF if pdf else templates.DOCX)
+        filled, source_type = templates.render(resource.content, {**(instance.variables or {}), **context},
+                                               template_name)
+        pdf = templates.to_pdf(filled, source_type)
+        media_type = templates.PDF if pdf else source_type
+        stored = runtime.documents.store.put(f"Accusé de réception — {invitation.body}" + templates.EXTENSIONS[media_type],
+                                             pdf or filled, media_type)
         [document_id] = runtime.documents.record(session, instance_id=instance.id, files=[stored],
                                                  source="generated", now=now, element_id=invitation.element_id)
         session.execute(update(PortalInvitation).where(PortalInvitation.id == invitation.id)

@@ -1,11 +1,12 @@
-"""Generated documents: `.docx` templates deployed with the diagrams, filled from the process
-variables by the built-in `document` service topic, kept as the instance's documents.
+"""Generated documents: `.docx` and `.odt` templates deployed with the diagrams, filled from the
+process variables by the built-in `document` service topic, kept as the instance's documents.
 
 Templating is docxtpl (Jinja2 tags typed in Word or LibreOffice, `{{ body }}`, `{% for %}`):
 maintained, it rejoins the tags a word processor splits across runs, which hand-made XML
 substitution does not. It runs in Jinja's sandbox with autoescaping (a variable holding `<`
-or `&` cannot break the document). Where LibreOffice is installed (`soffice`), the result is
-converted to PDF; otherwise it stays a .docx.
+or `&` cannot break the document). `.odt` templates are relatorio's (engine.documents.odt).
+Where LibreOffice is installed (`soffice`), the result is converted to PDF; otherwise it stays
+in the template's format.
 """
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import subprocess
 import tempfile
 from datetime import date, datetime
 
-from arsflow.engine.documents.store import DOCX, PDF, clean_name, sniff
+from arsflow.engine.documents.store import DOCX, EXTENSIONS, ODT, PDF, clean_name, sniff
+from arsflow.engine.bpmn.definitions import TEMPLATE_KINDS
 from arsflow.engine.models import Deployment, ProcessDefinition, Resource
 from arsflow.engine.services import ServiceCall
 from sqlalchemy import select
 
 log = logging.getLogger("arsflow")
-TEMPLATE_KINDS = ("docx",)
 SOFFICE_TIMEOUT = 120
 
 
@@ -59,9 +60,16 @@ def _date_fr(value) -> str:
 
 def check_template(name: str, content: bytes) -> list[str]:
     """Problems with a template, in French (empty when it can be filled): lint and deploy."""
+    from arsflow.engine.documents import odt
+    if name.lower().endswith(".odt"):
+        try:
+            odt.check(content)
+        except odt.OdtTemplateError as err:
+            return [f"{name} : modèle invalide : {err}"]
+        return []
     if sniff(content) != DOCX:
-        return [f"{name} : modèle illisible (un document Word .docx est attendu ; enregistrez un .odt "
-                f"au format Word dans LibreOffice)"]
+        return [f"{name} : modèle illisible (un document Word .docx est attendu ; ou enregistrez-le "
+                f"en .odt, voir docs/documents.md)"]
     try:
         from docxtpl import DocxTemplate
         DocxTemplate(io.BytesIO(content)).get_undeclared_template_variables(_environment())
@@ -82,28 +90,46 @@ def render_docx(content: bytes, variables: dict, name: str = "modèle") -> bytes
         raise TemplateError(f"{name} : le modèle n'a pas pu être rempli : {getattr(err, 'message', None) or err}") from err
 
 
-def _reproducible(docx: bytes) -> bytes:
+def render_odt(content: bytes, variables: dict, name: str = "modèle") -> bytes:
+    from arsflow.engine.documents import odt
+    try:
+        return _reproducible(odt.render(content, variables, {"date_fr": _date_fr}), odt.without_instants)
+    except odt.OdtTemplateError as err:
+        raise TemplateError(f"{name} : le modèle n'a pas pu être rempli : {err}") from err
+
+
+def render(content: bytes, variables: dict, name: str = "modèle") -> tuple[bytes, str]:
+    """The filled document and its media type, by the template's own format."""
+    if sniff(content) == ODT:
+        return render_odt(content, variables, name), ODT
+    return render_docx(content, variables, name), DOCX
+
+
+def _reproducible(package: bytes, rewrite=None) -> bytes:
     """The same letter from the same variables is the same bytes (same SHA-256, stored once):
-    the zip entries lose the instant they were written at."""
+    the zip entries lose the instant they were written at. ODF's `mimetype` stays first and
+    stored uncompressed, as the format requires. `rewrite(name, data)` may drop other instants."""
     import zipfile
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(docx)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(io.BytesIO(package)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for item in source.infolist():
             entry = zipfile.ZipInfo(item.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, item.external_attr
-            target.writestr(entry, source.read(item.filename))
+            entry.external_attr = item.external_attr
+            entry.compress_type = zipfile.ZIP_STORED if item.filename == "mimetype" else zipfile.ZIP_DEFLATED
+            data = source.read(item.filename)
+            target.writestr(entry, rewrite(item.filename, data) if rewrite else data)
     return out.getvalue()
 
 
-def to_pdf(docx: bytes) -> bytes | None:
+def to_pdf(document: bytes, media_type: str = DOCX) -> bytes | None:
     """LibreOffice's conversion, or None when it is not installed or fails (logged)."""
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if not soffice:
         return None
     with tempfile.TemporaryDirectory(prefix="arsflow-pdf-") as folder:
-        source = os.path.join(folder, "document.docx")
+        source = os.path.join(folder, "document" + EXTENSIONS[media_type])
         with open(source, "wb") as handle:
-            handle.write(docx)
+            handle.write(document)
         try:
             subprocess.run([soffice, f"-env:UserInstallation=file://{folder}/profile", "--headless",
                             "--convert-to", "pdf", "--outdir", folder, source],
@@ -125,14 +151,14 @@ def find_template(session, definition_id: int, name: str) -> Resource | None:
 
 
 def document_service(call: ServiceCall) -> dict:
-    """Built-in `document` topic: inputs `template` (a deployed .docx), `name` (the document's
+    """Built-in `document` topic: inputs `template` (a deployed .docx or .odt), `name` (the document's
     file name, without extension), optional `correspondent`, `portal_task`, `portal_email`,
     `portal_expires`, `portal_receipt_template` (engine.documents.portal). The letter is made in the operation's
     transaction (effect handler below)."""
     template = str(call.inputs.get("template") or "").strip()
     if not template:
         from arsflow.engine.errors import ArsflowError
-        raise ArsflowError(f"{call.element_id} : paramètre d'entrée « template » manquant (nom du modèle .docx)")
+        raise ArsflowError(f"{call.element_id} : paramètre d'entrée « template » manquant (nom du modèle .docx ou .odt)")
     variables = {**call.data, **call.inputs}
     variables.pop("template", None)
     call.effects.append({"kind": "document", "element_id": call.element_id, "template": template,
@@ -156,13 +182,13 @@ def on_document(runtime, session, instance, effect: dict, now) -> None:
     context.update({"instance_id": instance.id, "business_key": instance.business_key,
                     "today": now.astimezone(runtime.settings.tzinfo).date().isoformat()})
     try:
-        filled = render_docx(resource.content, context, name)
+        filled, source_type = render(resource.content, context, name)
     except TemplateError as err:
         effect["error"] = str(err)
         return
-    pdf = to_pdf(filled)
-    data, media_type = (pdf, PDF) if pdf else (filled, DOCX)
-    file_name = clean_name(effect["name"]) + (".pdf" if pdf else ".docx")
+    pdf = to_pdf(filled, source_type)
+    data, media_type = (pdf, PDF) if pdf else (filled, source_type)
+    file_name = clean_name(effect["name"]) + EXTENSIONS[media_type]
     stored = runtime.documents.store.put(file_name, data, media_type)
     [document_id] = runtime.documents.record(session, instance_id=instance.id, files=[stored], source="generated",
                                              now=now, element_id=effect.get("element_id"))

@@ -121,12 +121,12 @@ def _uploaded_sources() -> list[tuple[str, bytes]]:
         if not filename:
             raise bad(f"partie « {field} » : nom de fichier manquant")
         if kind_of(filename) is None:
-            raise bad(f"{filename} : type de fichier non déployable (attendu .bpmn, .dmn, .form ou .docx)")
+            raise bad(f"{filename} : type de fichier non déployable (attendu .bpmn, .dmn, .form, .docx ou .odt)")
         if any(filename == known for known, _ in sources):
             raise bad(f"{filename} : deux fichiers portent ce nom dans le même déploiement")
         sources.append((filename, storage.read()))
     if not sources:
-        raise bad("aucun fichier à déployer dans l'envoi (attendu .bpmn, .dmn, .form ou .docx)")
+        raise bad("aucun fichier à déployer dans l'envoi (attendu .bpmn, .dmn, .form, .docx ou .odt)")
     return sources
 
 
