@@ -144,8 +144,8 @@ def test_a_broken_template_is_refused_at_deploy(runtime, deploy):
 
 def test_a_missing_template_is_said_in_the_history(runtime, deploy, make_user):
     make_user("alice", "staff")
-    deploy({"letters.bpmn": _letter_process("absent.docx")})
-    instance = runtime.start("letters", {"body": "CRSA"}, actor="alice")
+    deploy({"letters.bpmn": _letter_process("${modele}")})  # a computed name: lint cannot know it
+    instance = runtime.start("letters", {"body": "CRSA", "modele": "absent.docx"}, actor="alice")
     [entry] = [e for e in runtime.show(instance["id"])["audit"] if e["action"] == "document"]
     assert "modèle « absent.docx » introuvable" in entry["details"]["error"]
 

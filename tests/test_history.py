@@ -17,6 +17,7 @@ from arsflow.engine.models import ActivityInstance
 from arsflow.engine.runtime import Runtime
 
 from tests.bpmn_builder import chain, definitions, flow, timer_boundary, user_task
+from tests.test_procedure_prs import PRS_SOURCES
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ["warm", "cold"]
@@ -209,7 +210,7 @@ def prs_run(rt, clock, make_user):
     make_user("dg", "dg_ars")
     make_user("strategie", "direction_strategie")
     with rt().db.transaction() as s:
-        rt().definitions.deploy(s, collect_sources([ROOT / "processes" / "prs_consultation.bpmn", ROOT / "forms"]),
+        rt().definitions.deploy(s, collect_sources(PRS_SOURCES),
                                 now=clock.now())
     clock.set("2026-11-30T10:00:00+00:00")
     iid = rt().start("prs_consultation", {"publication_date": "2026-11-30", "kind": "revision", "territory": "75",

@@ -18,7 +18,8 @@ from arsflow.engine.bpmn.definitions import collect_sources
 from arsflow.engine.errors import Conflict, InvalidInput
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [ROOT / "processes" / "cts_nomination.bpmn", ROOT / "processes" / "cts_organismes.dmn", ROOT / "forms"]
+SOURCES = [ROOT / "processes" / "cts_nomination.bpmn", ROOT / "processes" / "cts_organismes.dmn",
+           ROOT / "processes" / "cts_arrete_composition.docx", ROOT / "forms"]  # with the letter it names
 
 START_AT = "2026-09-25T08:00:00+00:00"
 DEADLINE = "2026-10-26T23:00:00+00:00"       # Mon 26 Oct 2026, 24:00 Paris (CET)

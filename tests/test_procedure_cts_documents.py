@@ -6,7 +6,7 @@ import pytest
 from arsflow.engine.bpmn.definitions import collect_sources
 
 from tests.docx_support import docx_text
-from tests.test_procedure_cts import CTS, PARITY, ROOT, SOURCES, Roster, answer_everything, one, start, variables
+from tests.test_procedure_cts import CTS, PARITY, SOURCES, Roster, answer_everything, one, start, variables
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def cts(runtime, make_user):
     make_user("dg", "dg_ars")
     make_user("sg", "sg_national")
     with runtime.db.transaction() as s:
-        runtime.definitions.deploy(s, collect_sources(SOURCES + [ROOT / "processes" / "cts_arrete_composition.docx"]),
+        runtime.definitions.deploy(s, collect_sources(SOURCES),
                                    now=runtime.now())
     return runtime
 

@@ -135,6 +135,9 @@ class DefinitionStore:
             report.findings.extend(Finding(file=name, element_id=None, element_type="template", line=None,
                                            message=message, severity="error")
                                    for message in check_template(name, data))
+        from arsflow.engine.bpmn.lint_templates import template_findings
+        deployed = session.scalars(select(Resource.name).where(Resource.kind.in_(TEMPLATE_KINDS)).distinct())
+        report.findings.extend(template_findings(sources, {n for n, _ in templates} | set(deployed)))
         if report.ok:
             report.findings.extend(self._parse_findings(session, sources, report))
         return report
