@@ -25,6 +25,9 @@ Deliberate differences, chosen for an administrative back office:
 * the FEEL used in ``conditional.hide``, ``valuesExpression`` and expression bounds is a small,
   safe subset (see ``_Feel``); anything outside it is refused when the form is loaded rather
   than silently misread at completion time.
+* a ``filepicker`` takes its files from the upload (``files=`` of :meth:`Form.validate`), never
+  from the submitted data: the runtime stores them as documents and the variable becomes the list
+  of their references (form-js hands a file key to Camunda 8, which stores documents likewise).
 """
 from __future__ import annotations
 
@@ -108,6 +111,8 @@ MSG_PHONE = "Numéro de téléphone invalide (ex. : 01 23 45 67 89 ou +33 1 23 4
 MSG_INTEGER = "La valeur doit être un nombre entier."
 MSG_LIST_ITEMS = "Liste d'éléments attendue."
 MSG_LIST_ITEM = "Élément invalide."
+MSG_REQUIRED_FILE = "Joignez un fichier."
+MSG_SINGLE_FILE = "Un seul fichier est attendu."
 
 
 def _fr_number(value: Any) -> str:
@@ -469,7 +474,6 @@ _DISPLAY_TYPES = frozenset(
 )
 _UNSUPPORTED_TYPES = {
     "expression": "les champs calculés (« expression ») ne sont pas pris en charge par arsflow",
-    "filepicker": "le dépôt de fichiers (« filepicker ») n'est pas pris en charge par arsflow",
     "multipage": "les formulaires multi-pages ne sont pas pris en charge par arsflow",
     "page": "les formulaires multi-pages ne sont pas pris en charge par arsflow",
 }
@@ -569,6 +573,9 @@ class Field:
     _min: _Feel | None = dc_field(default=None, repr=False)
     _max: _Feel | None = dc_field(default=None, repr=False)
     _options: _Feel | None = dc_field(default=None, repr=False)
+    # filepicker only: several files, and form-js' `accept` (".pdf,image/*")
+    files_multiple: bool = False
+    accept: str = ""
 
     @property
     def multiple(self) -> bool:
@@ -873,6 +880,11 @@ class Form:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
+    @property
+    def file_fields(self) -> list[Field]:
+        """The filepickers: their files come with the upload, not with the data."""
+        return [f for f in self.fields if f.type == "filepicker"]
+
     # -- rendering helpers
 
     def options_for(self, field: Field | str, context: Mapping[str, Any] | None = None) -> list[tuple[Any, str]]:
@@ -935,6 +947,7 @@ class Form:
         partial: bool = False,
         context: Mapping[str, Any] | None = None,
         today: date | None = None,
+        files: Mapping[str, list] | None = None,
     ) -> dict:
         """Check and clean a submission; raise FormValidationError listing every error.
 
@@ -946,6 +959,10 @@ class Form:
         (the inbox would have shown it pre-filled). ``partial=True`` saves a draft: required
         rules are skipped and, for JSON, only submitted fields are returned.
         ``today`` is the reference for ``disallowPassedDates`` (defaults to the system date).
+        ``files`` maps a filepicker's name to its uploaded files (objects with ``name`` and
+        ``media_type``, content already checked); they are returned as given, for the caller to
+        turn into document references. ``files=None``: the submission has no way to send files
+        (a start form, a retry): the filepickers are left out.
 
         Returns the cleaned data, nested by data path, for visible editable fields only.
         """
@@ -953,7 +970,7 @@ class Form:
         errors: dict[str, str] = {}
         out = self._run(
             self._schema, _Reader(data, from_strings), "", context, context,
-            partial=partial, today=today or date.today(), errors=errors,
+            partial=partial, today=today or date.today(), errors=errors, files=files,
         )
         if errors:
             raise FormValidationError(errors)
@@ -961,13 +978,17 @@ class Form:
 
     def _run(
         self, schema: _Schema, reader: _Reader, prefix: str, context: Mapping, outer_scope: Mapping,
-        *, partial: bool, today: date, errors: dict[str, str],
+        *, partial: bool, today: date, errors: dict[str, str], files: Mapping[str, list] | None = None,
     ) -> dict:
         from_strings = reader.from_strings
         values: dict = {}
         pending: list[tuple[Field, str, bool, Any, str | None]] = []
         lists: list[Field] = []
+        pickers: list[Field] = []
         for f in schema.fields:
+            if f.type == "filepicker":
+                pickers.append(f)
+                continue
             if f.type == "dynamiclist":
                 lists.append(f)
                 continue
@@ -1016,6 +1037,15 @@ class Form:
                 errors.update(item_errors)
                 continue
             _set_path(out, f.path, items)
+        for f in pickers:
+            if files is None or f.name in hidden or f.disabled or f.readonly or partial:
+                continue
+            chosen = list(files.get(f.name) or [])
+            error = _file_error(f, chosen)
+            if error is not None:
+                errors[prefix + f.name] = error
+            elif chosen:
+                _set_path(out, f.path, chosen)
         return out
 
     def _run_list(
@@ -1115,6 +1145,31 @@ class Form:
         return None if value is None else _match_option(options, value)
 
 
+_ACCEPT_EXTENSIONS = {".pdf": "application/pdf", ".odt": "application/vnd.oasis.opendocument.text",
+                      ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                      ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def _accepts(accept: str, media_type: str) -> bool:
+    """form-js' `accept` (the HTML attribute) against the type the server read in the content."""
+    for token in (t.strip().lower() for t in accept.split(",")):
+        if (token == media_type or (token.endswith("/*") and media_type.startswith(token[:-1]))
+                or _ACCEPT_EXTENSIONS.get(token) == media_type):
+            return True
+    return not accept.strip()
+
+
+def _file_error(f: Field, chosen: list) -> str | None:
+    if not chosen:
+        return MSG_REQUIRED_FILE if f.required else None
+    if len(chosen) > 1 and not f.files_multiple:
+        return MSG_SINGLE_FILE
+    for item in chosen:
+        if not _accepts(f.accept, item.media_type):
+            return f"{item.name} : type de fichier non accepté ici (attendu : {f.accept})."
+    return None
+
+
 def _date_bound_error(f: Field, day: date, scope: Mapping, today: date) -> str | None:
     for side, (bound, message) in f.date_bounds.items():
         if bound == "today":
@@ -1208,6 +1263,14 @@ class _Loader:
                 f.hide, f._hide = (hide.source, hide) if hide else (None, None)
                 nodes.append(f)
                 fields.append(f)
+            elif ctype == "filepicker":
+                if getattr(self, "_in_list", False):
+                    raise self.fail("un dépôt de fichiers (« filepicker ») ne peut pas être dans une liste dynamique",
+                                    comp, here)
+                f = self.filepicker(comp, base, here)
+                f.hide, f._hide = (hide.source, hide) if hide else (None, None)
+                nodes.append(f)
+                fields.append(f)
             elif ctype == "dynamiclist":
                 f = self.dynamic_list(comp, base, here)
                 f.hide, f._hide = (hide.source, hide) if hide else (None, None)
@@ -1275,11 +1338,11 @@ class _Loader:
         if not isinstance(children, list):
             raise self.fail("« components » doit être une liste", comp, where)
         outer_names = self._names
-        self._names = {}
+        self._names, self._in_list = {}, True
         try:
             nodes, item_fields = self.components(children, (), where + ".components")
         finally:
-            self._names = outer_names
+            self._names, self._in_list = outer_names, False
         return Field(
             key=".".join(path), name=".".join(full), label=str(comp.get("label") or ""), type="dynamiclist",
             id=comp.get("id"), path=full, raw=comp, description=str(comp.get("description") or ""),
@@ -1392,6 +1455,25 @@ class _Loader:
                 raise self.fail(f"valeur par défaut {default!r} invalide : {error}", comp, where)
             f.default = _number_out(value, f.serialize_to_string) if ctype == "number" and value is not None else value
         return f
+
+    def filepicker(self, comp: dict, base: tuple[str, ...], where: str) -> Field:
+        """form-js' file picker: `key`, `label`, `multiple`, `accept`, `validate.required`."""
+        key = comp.get("key")
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+            raise self.fail(f"clé « {key} » invalide ou manquante pour le dépôt de fichiers", comp, where)
+        path = base + tuple(key.split("."))
+        self.register(".".join(path), comp, where)
+        multiple, accept = comp.get("multiple", False), comp.get("accept") or ""
+        if not isinstance(multiple, bool):
+            raise self.fail(f"« multiple » doit valoir vrai ou faux (expression non prise en charge : {multiple!r})",
+                            comp, where)
+        if not isinstance(accept, str) or "{{" in accept or accept.strip().startswith("="):
+            raise self.fail(f"« accept » doit être une liste fixe de types (.pdf, image/*), pas {accept!r}", comp, where)
+        validate = comp.get("validate") or {}
+        return Field(key=key, name=".".join(path), label=str(comp.get("label") or key), type="filepicker",
+                     id=comp.get("id"), path=path, required=isinstance(validate, dict) and validate.get("required") is True,
+                     description=str(comp.get("description") or ""), disabled=comp.get("disabled") is True,
+                     readonly=comp.get("readonly") is True, raw=comp, files_multiple=multiple, accept=accept.strip())
 
     def int_rule(self, validate: dict, name: str, comp: dict, where: str) -> int | None:
         value = validate.get(name)

@@ -325,10 +325,12 @@ class Runtime:
 
     def complete(self, task_id: str, data: dict | None = None, actor: str | None = None,
                  expected_version: int | None = None, from_strings: bool = False,
-                 attachments: list | None = None, within=None) -> dict:
+                 attachments: list | None = None, within=None, form_files: dict | None = None) -> dict:
         """`attachments`: files already checked and stored (runtime.documents.receive); their
-        rows commit with the completion. `within(session, task, now)`, if given, runs in the
-        completion's transaction and returns history entries (the portal's filing)."""
+        rows commit with the completion. `form_files`: the same, by the name of the form's
+        filepicker they were sent to; the variable becomes the list of their references.
+        `within(session, task, now)`, if given, runs in the completion's transaction and returns
+        history entries (the portal's filing)."""
         data = dict(data or {})
         check_data(data)
         with self.db.transaction() as session:
@@ -351,11 +353,13 @@ class Runtime:
                 form = self.definitions.form(session, task.form_id)
                 try:
                     data = form.validate(data, from_strings=from_strings, context=spiff_task.data,
-                                         today=self.now().astimezone(self.script_context.tzinfo).date())
+                                         today=self.now().astimezone(self.script_context.tzinfo).date(),
+                                         files=form_files or {})
                 except FormValidationError as err:
                     raise InvalidInput("formulaire invalide", errors=err.errors, task_id=task_id) from err
             now = self.now()
-            audit = [self._audit(task, who, "completed", details={"data": _json_safe(data)}, now=now)]
+            picked = self.documents.on_form_files(session, task, form, data, who.login, now) if task.form_id else []
+            audit = [self._audit(task, who, "completed", details={"data": _json_safe(data)}, now=now)] + picked
             if attachments:
                 audit += self.documents.on_completion(session, task, attachments, who.login, now)
             if within is not None:

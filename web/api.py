@@ -270,6 +270,31 @@ def document(document_id: int):
         return documents.download(rt, row)
 
 
+def _uploaded_files() -> list:
+    """The multipart part `files` (several), checked by content and stored before the
+    operation's transaction (engine.documents.records.Documents.receive)."""
+    from arsflow.web import documents
+    files = documents.files_from(request.files.getlist("files"))
+    if not files:
+        raise InvalidInput("aucun fichier reçu : envoyez-les en multipart/form-data, partie « files »")
+    return get_runtime().documents.receive(files)
+
+
+@bp.route("/instances/<int:instance_id>/documents", methods=["POST"])
+def document_upload(instance_id: int):
+    """Files added to an instance by whoever may see it (not tied to a task)."""
+    _visible_instance(instance_id)
+    stored = _uploaded_files()
+    return {"documents": get_runtime().documents.attach(stored, g.user.login, instance_id=instance_id)}, 201
+
+
+@bp.route("/tasks/<task_id>/documents", methods=["POST"])
+def task_document_upload(task_id: str):
+    """Files added to an open task by its assignee or a candidate, without completing it."""
+    stored = _uploaded_files()
+    return {"documents": get_runtime().documents.attach(stored, g.user.login, task_id=task_id)}, 201
+
+
 @bp.route("/instances/<int:instance_id>/terminate", methods=["POST"])
 def terminate(instance_id: int):
     _visible_instance(instance_id)

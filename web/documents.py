@@ -17,7 +17,8 @@ bp.before_request(require_login)
 
 FIELD = "documents"  # the task form's file input
 # Endpoints whose requests carry documents: their cap is the documents' own, not the diagrams'.
-LARGE_ENDPOINTS = {"inbox.task", "portal.page", "api.document_upload"}
+LARGE_ENDPOINTS = {"inbox.task", "portal.page", "api.document_upload", "api.task_document_upload",
+                   "engine_rest.create_attachment"}
 
 
 def files_from(storage_list) -> list[tuple[str, bytes]]:
@@ -43,6 +44,19 @@ def attachments_for(task_data: dict, storage_list) -> list:
         return get_runtime().documents.receive(files) if files else []
     except InvalidInput as err:  # shown beside the file field, the form kept as typed
         raise InvalidInput(err.message, errors={FIELD: err.message}) from None
+
+
+def form_files_for(form, request_files) -> dict:
+    """The files sent to each filepicker of the task's form, checked and stored, by field name;
+    a refused file is named beside its own field."""
+    picked = {}
+    for field in (form.file_fields if form is not None else []):
+        files = files_from(request_files.getlist(field.name))
+        try:
+            picked[field.name] = get_runtime().documents.receive(files) if files else []
+        except InvalidInput as err:
+            raise InvalidInput(err.message, errors={field.name: err.message}) from None
+    return picked
 
 
 def panel_mode(task_data: dict) -> str:

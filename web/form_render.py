@@ -63,6 +63,10 @@ def error_entries(nodes) -> list[tuple[str, str, str]]:
     return entries
 
 
+# What a filepicker without `accept` offers: the types the documents store keeps (checked by content).
+ACCEPTED_FILES = ".pdf,.odt,.docx,.png,.jpg,.jpeg"
+
+
 def html_id(name: str) -> str:
     return "champ-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
 
@@ -193,13 +197,16 @@ class Values:
 
 
 def build(form: Form, context: Mapping | None = None, post=None, errors: Mapping[str, str] | None = None,
-          today: date | None = None, editable_lists: bool = False) -> list[Node]:
+          today: date | None = None, editable_lists: bool = False, files: bool = False) -> list[Node]:
     """Render nodes of the visible part of `form`; `post` is the submitted MultiDict.
     `editable_lists`: dynamic lists start with their `defaultRepetitions` empty items and
-    offer an « Ajouter » button (`_action=ajouter:<list>`, answered by re-rendering the page)."""
+    offer an « Ajouter » button (`_action=ajouter:<list>`, answered by re-rendering the page).
+    `files`: the page can send files (a task page): filepickers are shown, else left out."""
     context = context or {}
     values = Values(form, context, post)
     hidden = form.hidden_names(values.nested(), context)
+    if not files:
+        hidden |= {f.name for f in form.file_fields}
     builder = _Builder(form, values, errors or {}, hidden, context, today or date.today())
     builder.editable_lists = editable_lists
     return builder.nodes(form.components, prefix="")
@@ -259,6 +266,9 @@ class _Builder:
         values = self.values
         if item is not None:  # dynamic-list item: values live in the item itself
             values = _ItemValues(item, values.post, name, f)
+        if f.type == "filepicker":  # files are sent again with each post: nothing to pre-fill
+            node.attrs = {"accept": f.accept or ACCEPTED_FILES, "multiple": f.files_multiple}
+            return node
         if f.type == "checkbox":
             node.checked = values.checked(f, name)
         elif f.type in _MULTI:

@@ -109,8 +109,9 @@ def task(task_id: str):
     data = form_render.post_for_form(form, request.form) if form else {}
     try:
         attachments = documents.attachments_for(task_data, request.files.getlist(documents.FIELD))
+        form_files = documents.form_files_for(form, request.files)
         rt.complete(task_id, data, actor=login, expected_version=int(version), from_strings=True,
-                    attachments=attachments)
+                    attachments=attachments, form_files=form_files)
     except InvalidInput as err:
         errors = err.details.get("errors")
         if not errors:
@@ -141,7 +142,7 @@ def _task_page(task_data: dict, post=None, errors: dict | None = None):
     # The task's own data (inside a multi-instance each element has its own copy).
     context = rt.task_data(task_data["id"], g.user.login)
     nodes = form_render.build(form, context, post=post, errors=errors or {},
-                              today=rt.now().astimezone(zone()).date()) if form else []
+                              today=rt.now().astimezone(zone()).date(), files=True) if form else []
     has_conditions = bool(form and any(f.hide for f in form.fields))
     explanation, explanation_error = legal_explanation(task_data.get("properties"), context,
                                                        instance.territory or rt.settings.territory)

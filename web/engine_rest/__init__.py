@@ -10,7 +10,7 @@ never the session cookie, which is why these blueprints are exempt from the page
 
 Modules: errors (Camunda's error shapes), auth, variables (typed values), dto (dates, ids,
 paging), deployment and process_definition (Camunda Modeler), process_instance,
-external_task, task, message, incident (incidents and job retries), history, cockpit (links
+external_task, task (and its attachments), message, incident (incidents and job retries), history, cockpit (links
 the Modeler opens).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from flask import Flask
 from arsflow.web.engine_rest.blueprint import DEFAULT_BASE_PATH, bp, well_known_bp
 from arsflow.web.engine_rest.variables import from_camunda_variables, to_camunda_variables
 from arsflow.web.engine_rest import errors, auth  # noqa: F401  (handlers and before_request hooks)
-from arsflow.web.engine_rest import (cockpit, deployment, external_task, history, incident, message, process_definition,  # noqa: F401
+from arsflow.web.engine_rest import (attachment, cockpit, deployment, external_task, history, incident, message, process_definition,  # noqa: F401
                process_instance, task)
 
 __all__ = ["register", "from_camunda_variables", "to_camunda_variables", "bp", "CAMUNDA_VERSION"]
