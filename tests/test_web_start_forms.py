@@ -67,6 +67,34 @@ def test_prs_start_with_french_dates_and_a_grown_list_of_bodies(demo):
     assert rt.show(iid)["state"] in ("running", "waiting")
 
 
+def test_prs_start_form_gives_the_correspondents_addresses(demo):
+    """As `correspondants` in JSON (CLI, demo): a body listed with an address gets its courrier
+    de saisine and a personal portal link by email; a malformed address refuses the start."""
+    from arsflow.engine.models import OutboxMessage
+    rt = demo["rt"]
+    client = client_as(demo, "sophie.durand")
+    grown = post(client, "/procedures/prs_consultation/demarrer", {"_action": "ajouter:bodies"})
+    assert 'name="bodies[0].name"' in grown.text and 'name="bodies[0].email"' in grown.text
+    form = {"_business_key": "PRS-NORM-2027", "publication_date": "01/12/2026", "kind": "revision",
+            "territory": "76", "reminder_days": "10", "_action": "demarrer",
+            "bodies[0].name": "CRSA de Normandie", "bodies[0].email": "crsa@ars-normandie.example.org",
+            "bodies[1].name": "Préfet de la région Normandie", "bodies[1].email": ""}
+    bad = post(client, "/procedures/prs_consultation/demarrer", {**form, "bodies[0].email": "crsa-arobase"})
+    assert bad.status_code == 400 and "Adresse électronique invalide." in bad.text and instances(rt) == 4
+    with rt.db.read() as s:
+        before = {m.id for m in s.scalars(select(OutboxMessage))}
+    done = post(client, "/procedures/prs_consultation/demarrer", form)
+    assert done.status_code == 302, done.text
+    iid = int(done.headers["Location"].rsplit("/", 1)[-1])
+    variables = rt.show(iid)["variables"]
+    assert variables["correspondants"] == {"CRSA de Normandie": "crsa@ars-normandie.example.org"}
+    assert variables["bodies"][:2] == ["CRSA de Normandie", "Préfet de la région Normandie"]
+    with rt.db.read() as s:
+        sent = [(m.email, m.text_body) for m in s.scalars(select(OutboxMessage)) if m.id not in before]
+    assert [email for email, _ in sent] == ["crsa@ars-normandie.example.org"]
+    assert "/portail/" in sent[0][1]
+
+
 def test_a_refused_start_comes_back_on_the_form_and_writes_nothing(demo):
     rt = demo["rt"]
     client = client_as(demo, "sophie.durand")
