@@ -102,3 +102,29 @@ def test_rows_become_labelled_cards_on_a_phone(demo_server, browser):
     box = first.get_by_role("button", name="Prendre en charge").bounding_box()
     assert box["x"] + box["width"] <= 390
     context.close()
+
+
+def test_the_prs_avis_form_takes_the_signed_deliberation(demo_server, browser, tmp_path):
+    """The PRS avis task's file picker in Chromium: axe-clean, a file chosen, the task completed,
+    the deliberation listed on the instance."""
+    rt = demo_server["rt"]
+    [task] = [t for t in rt.tasks(actor="sophie.durand")
+              if t["element_id"] == "Task_enregistrer_avis" and (t.get("properties") or {}).get("subject") == "CRSA"]
+    signed = tmp_path / "délibération CRSA.pdf"
+    signed.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    context, page = open_as(browser, demo_server["url"], "sophie.durand", 1366)
+    page.goto(f"{demo_server['url']}/taches/{task['id']}")
+    page.click("#prendre")  # the form is worked once the task is taken
+    page.goto(f"{demo_server['url']}/taches/{task['id']}")
+    expect(page.locator("#champ-deliberation")).to_have_attribute("accept", ".pdf,.odt,.docx,.png,.jpg,.jpeg")
+    page.screenshot(path=str(ARTIFACTS / "prs-avis-deliberation_1366.png"), full_page=True)
+    assert [v for v in axe_violations(page) if "deliberation" in v] == []  # the picker itself
+    page.fill("#champ-received_on", "14/12/2026")
+    page.click("label[for=champ-sens-1]")  # DSFR draws the radio over its label
+    page.fill("#champ-reference", "Délibération CRSA n° 2026-12")
+    page.set_input_files("#champ-deliberation", str(signed))
+    page.click("#formulaire-tache button[value=complete]")
+    expect(page.locator(".fr-alert--success")).to_contain_text("terminée")
+    [doc] = [d for d in rt.show(task["instance_id"])["documents"] if d["name"] == "délibération CRSA.pdf"]
+    assert doc["task_id"] == task["id"]
+    context.close()
