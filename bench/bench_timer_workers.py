@@ -11,6 +11,7 @@ SQLite always; PostgreSQL too with --postgres (or ARSFLOW_TEST_POSTGRES_URL).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -77,14 +79,31 @@ def waiting(engine) -> int:
 def run(url: str, n: int, workers: int) -> dict:
     engine = create_engine(url)
     logs = [tempfile.TemporaryFile() for _ in range(workers)]
+    stat_dir = tempfile.mkdtemp()
+    stat_files = [os.path.join(stat_dir, f"w{i}.json") for i in range(workers)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    started = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-m", "arsflow.cli.main", "worker", "--db", url],
-                              stdout=subprocess.DEVNULL, stderr=log, env=env) for log in logs]
+    spawned = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "bench" / "counted_worker.py"), stats, "--db", url],
+                              stdout=subprocess.DEVNULL, stderr=log, env=env) for log, stats in zip(logs, stat_files)]
+    lock_waits = samples = 0
     try:
+        while not all(os.path.exists(f + ".ready") for f in stat_files):
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("un worker s'est arrêté")
+            time.sleep(0.05)
+        startup = time.perf_counter() - spawned
+        started = time.perf_counter()
+        for f in stat_files:
+            Path(f + ".go").touch()
         while waiting(engine) > 0:
             if any(p.poll() is not None for p in procs):
                 raise RuntimeError("un worker s'est arrêté")
+            if engine.dialect.name == "postgresql":  # sessions of this database waiting on a lock
+                samples += 1
+                with engine.connect() as conn:
+                    lock_waits += conn.execute(text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'")).scalar()
             time.sleep(0.1)
         elapsed = time.perf_counter() - started
     finally:
@@ -110,7 +129,15 @@ def run(url: str, n: int, workers: int) -> dict:
         fired = conn.execute(select(func.count()).select_from(Timer.__table__)
                              .where(Timer.__table__.c.status == "fired")).scalar()
     engine.dispose()
-    return {"elapsed": elapsed, "fired": fired, "audit": audit, "warnings": warnings}
+    counts = Counter()
+    firsts = []
+    for path in stat_files:
+        if os.path.exists(path):
+            data = json.loads(Path(path).read_text())
+            firsts.append(data.pop("first_fire_s", None))
+            counts.update(data)
+    return {"elapsed": elapsed, "startup": startup, "fired": fired, "audit": audit, "warnings": warnings, "counts": counts,
+            "first_fire": firsts, "lock_waits": lock_waits, "samples": samples}
 
 
 def postgres_schema(base: str) -> tuple[str, callable]:
@@ -153,6 +180,14 @@ def main() -> None:
             print(f"{backend}: {k} worker(s), {args.timers} timers: {r['elapsed']:.1f} s "
                   f"({r['fired'] / r['elapsed']:.0f} timers/s); fired {r['fired']}, fired twice {twice}, "
                   f"APScheduler 'max instances' warnings: {r['warnings']}", flush=True)
+            c, n = r["counts"], max(r["fired"], 1)
+            print(f"  per fired timer: {c['statements'] / n:.1f} SQL statements, {c['commits'] / n:.2f} commits, "
+                  f"{c['instances_loaded'] / n:.2f} instances loaded; fire attempts {c['fire_attempts']}; "
+                  f"worker CPU {c['cpu_s']:.1f} s; imports before the start {r['startup']:.1f} s; "
+                  f"first fire after {r['first_fire']} s; "
+                  f"lock waits seen {r['lock_waits']} in {r['samples']} samples", flush=True)
+            if os.environ.get("BENCH_VERBOSE"):
+                print("  ", dict(c))
 
 
 if __name__ == "__main__":

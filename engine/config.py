@@ -30,6 +30,10 @@ class Settings:
     # Bounds of one script or expression evaluation (0 = none): past them, an incident.
     script_timeout: float = field(default_factory=lambda: float(os.environ.get("ARSFLOW_SCRIPT_TIMEOUT", "5")))
     script_memory_mb: int = field(default_factory=lambda: int(os.environ.get("ARSFLOW_SCRIPT_MEMORY_MB", "512")))
+    # Timer sweep shared by workers (engine.time.timer_claims): each claims this many due timers
+    # per transaction and holds them for this many seconds (a dead worker's claim expires).
+    timer_batch: int = field(default_factory=lambda: int(os.environ.get("ARSFLOW_TIMER_BATCH", "20")))
+    timer_lease: float = field(default_factory=lambda: float(os.environ.get("ARSFLOW_TIMER_LEASE", "300")))
     # Hard address-space cap of `serve` and `worker` processes, in MB (unset: none).
     memory_limit_mb: int | None = field(
         default_factory=lambda: int(os.environ["ARSFLOW_MEMORY_LIMIT_MB"]) if os.environ.get("ARSFLOW_MEMORY_LIMIT_MB") else None)

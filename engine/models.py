@@ -184,6 +184,10 @@ class Timer(Base):
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))  # waiting|fired|cancelled
     fired_at: Mapped[datetime | None]
+    # Lease of the worker that claimed the due timer (engine.time.timer_claims): the others
+    # leave it alone until it expires, so a worker that died mid-sweep holds nothing for good.
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    lock_expires_at: Mapped[datetime | None]
 
 
 class MessageSubscription(Base):

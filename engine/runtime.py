@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random as _random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
@@ -52,14 +51,14 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from arsflow.engine.bpmn.error_events import interrupt_event_subprocesses, throw_pending
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from arsflow.engine import external_tasks
 from arsflow.engine.bpmn.listeners import assignment_listeners, run_listener
 from arsflow.engine.bpmn.spiff_messages import describe
 from arsflow.engine.bpmn.start_events import START_KEY, choose_start
-from arsflow.engine.time import start_timers
+from arsflow.engine.time import start_timers, timer_claims
 OPEN, COMPLETED, CANCELLED = "open", "completed", "cancelled"
 
 # Hot-path statements, built once: building SQLAlchemy constructs per call cost more than
@@ -85,7 +84,7 @@ _TIMERS, _SUBSCRIPTIONS = Timer.__table__, MessageSubscription.__table__
 S_CANCEL_TASKS = (_TASKS.update().where(_TASKS.c.id.in_(bindparam("ids", expanding=True)))
                   .values(state=CANCELLED))
 S_FIRE_TIMERS = (_TIMERS.update().where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
-                 .values(status="fired", fired_at=bindparam("fired_at")))
+                 .values(status="fired", fired_at=bindparam("fired_at"), locked_by=None, lock_expires_at=None))
 S_CANCEL_TIMERS = (_TIMERS.update().where(_TIMERS.c.id.in_(bindparam("ids", expanding=True)))
                    .values(status="cancelled"))
 S_CLOSE_SUBSCRIPTIONS = (_SUBSCRIPTIONS.update().where(_SUBSCRIPTIONS.c.id.in_(bindparam("ids", expanding=True)))
@@ -160,6 +159,7 @@ class Runtime:
         from arsflow.engine.documents import install as install_documents
         install_documents(self)  # runtime.documents, the `document` topic, the portal
         self.definitions.on_deployed.append(self._register_start_events)
+        self.worker = timer_claims.worker_name()  # holder of the timer leases this runtime takes
 
     # -- helpers -------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -606,24 +606,20 @@ class Runtime:
         return self.now().astimezone(zone).date()
 
     # -- timers --------------------------------------------------------------------------
-    def due_instances(self, session: Session, limit: int = 100) -> list[int]:
-        now = self.now()
-        rows = session.execute(select(Timer.instance_id, func.min(Timer.due_at).label("due"))
-                               .where(Timer.status == "waiting", Timer.due_at <= now,
-                                      Timer.instance_id.in_(_LIVE_INSTANCES))
-                               .group_by(Timer.instance_id).order_by("due").limit(limit)).all()
-        return [r.instance_id for r in rows]
-
     def next_due(self) -> datetime | None:
+        """The next instant a sweep has work: the earliest free waiting timer (another
+        worker's lease, once expired, is seen at the next wake-up, a minute at most)."""
         with self.db.read() as session:
-            due = session.scalar(next_due_query())
+            due = session.scalar(next_due_query(), {"now": self.now()})
             start = start_timers.next_due(session)
             return min((d for d in (due, start) if d is not None), default=None)
 
     def fire_instance_timers(self, instance_id: int) -> int:
-        """Fire every due timer of one instance in one transaction; 0 if another worker has it."""
+        """Fire every due timer of one instance in one transaction; 0 if none is due any more
+        (another worker or operation got there first). On PostgreSQL it waits for the row lock
+        of an operation under way on the instance, then reads what that operation left."""
         with self.db.transaction() as session:
-            query = Q_INSTANCE.with_for_update(skip_locked=True) if self.db.is_postgres else Q_INSTANCE
+            query = Q_INSTANCE.with_for_update() if self.db.is_postgres else Q_INSTANCE
             row = session.connection().execute(query, {"id": instance_id}).first()
             if row is None or row.state in ("completed", "terminated", "incident", "suspended"):
                 return 0
@@ -661,11 +657,12 @@ class Runtime:
                 session.add(AuditEntry(instance_id=instance_id, task_id=None, at=now, actor=None, action="incident",
                                        element_id=None, details={k: v for k, v in incident.items() if k != "at"}))
 
-    def tick(self, limit: int = 1000) -> int:
-        """Fire every timer due at the clock's now; returns how many fired (0 when another
-        worker holds the SQLite sweep turn: it fires them)."""
+    def tick(self, limit: int | None = None) -> int:
+        """Fire every timer due at the clock's now; returns how many this worker fired (0 when
+        another worker holds the SQLite sweep turn: it fires them). `limit`: timers claimed
+        per transaction (ARSFLOW_TIMER_BATCH)."""
         with self.db.sweep_turn() as mine:
-            return self._tick(limit) if mine else 0
+            return self._tick(limit or self.settings.timer_batch) if mine else 0
 
     def _tick(self, limit: int) -> int:
         fired = 0
@@ -676,28 +673,33 @@ class Runtime:
             fired += progressed
             if progressed == 0:
                 break
+        lease = timedelta(seconds=self.settings.timer_lease)
         while True:
-            with self.db.read() as session:
-                ids = self.due_instances(session, limit)
-            if not ids:
+            # Claim a batch (committed: the other workers take the next ones), then fire each
+            # instance in its own transaction (engine.time.timer_claims).
+            with self.db.transaction() as session:
+                claimed = timer_claims.claim(session.connection(), self.worker, self.now(), lease, limit,
+                                             self.db.is_postgres)
+            if not claimed:
                 return fired
-            # Several workers read the same due list: each walks it in its own random order,
-            # so they rarely load the same instance at once (on SQLite one of the two would
-            # redo the whole step for nothing and lose at the write).
-            _random.shuffle(ids)
-            progressed = 0
-            for instance_id in ids:
+            progressed, idle = 0, []
+            for instance_id, timer_ids in claimed.items():
                 try:
                     count = self.fire_instance_timers(instance_id)
                 except Conflict:
-                    count = 0  # another worker fired it first
+                    count = 0  # an operation changed the instance meanwhile: the next sweep sees it
                 except Exception as err:  # one instance's failure never stops the others' timers
                     self._timer_failed(instance_id, err)
                     count = 0
+                if count == 0:
+                    idle += timer_ids
                 fired += count
                 progressed += count
-            if progressed == 0 or len(ids) < limit:
-                return fired
+            if idle:
+                with self.db.transaction() as session:
+                    timer_claims.release(session.connection(), self.worker, idle)
+            if progressed == 0:
+                return fired  # nothing of this batch could fire now: not again in this sweep
 
     # -- queries -------------------------------------------------------------------------
     def tasks(self, actor: str | None = None, instance_id=None, overdue: bool = False, state: str = OPEN,
@@ -988,7 +990,8 @@ class Runtime:
             conn.execute(Timer.__table__.insert(), new_timers)
         for tid, info in timers_now.items():  # cycles move their next occurrence; resume shifts
             if tid in old_timers and old_timers[tid]["due"] != info["due"]:
-                session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"])))
+                session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"]),
+                                                                            locked_by=None, lock_expires_at=None))
                 if not shifted:
                     fired_ids.append(tid)
         if timer_audit or fired_ids:
@@ -1168,16 +1171,14 @@ class Runtime:
 
 
 def next_due_query():
-    """The earliest waiting timer of a live instance. Written as a correlated EXISTS so that
-    it walks the timers' (status, due_at) index in order and stops at the first live one,
-    whatever the statistics say: as a join, SQLite's planner switches after ANALYZE to
-    scanning instances and sorting their timers (0.9 ms → 91 ms at 100,000 instances)."""
-    live = exists().where(Instance.id == Timer.instance_id, Instance.state.in_(("waiting", "running")))
-    return select(Timer.due_at).where(Timer.status == "waiting", live).order_by(Timer.due_at).limit(1)
-
-
-# An instance in incident keeps its timers waiting until retried; sweeps skip it.
-_LIVE_INSTANCES = select(Instance.id).where(Instance.state.in_(("waiting", "running")))
+    """The earliest waiting timer of a live instance that no worker holds (parameter `now`).
+    Written as a correlated EXISTS so that it walks the timers' (status, due_at) index in
+    order and stops at the first live one, whatever the statistics say: as a join, SQLite's
+    planner switches after ANALYZE to scanning instances and sorting their timers (0.9 ms →
+    91 ms at 100,000 instances). An instance in incident keeps its timers waiting until retried."""
+    live = exists().where(Instance.id == Timer.instance_id, Instance.state.in_(timer_claims.LIVE_STATES))
+    free = or_(Timer.lock_expires_at.is_(None), Timer.lock_expires_at <= bindparam("now"))
+    return select(Timer.due_at).where(Timer.status == "waiting", live, free).order_by(Timer.due_at).limit(1)
 
 
 _TIMER_KINDS = {"ArsTimeDateEventDefinition": "date", "ArsDurationTimerEventDefinition": "duration",

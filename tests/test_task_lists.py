@@ -237,7 +237,8 @@ def test_next_due_query_keeps_its_plan_after_analyze(runtime, world):
     with runtime.db.engine.begin() as c:
         c.execute(text("ANALYZE"))
         from arsflow.engine.runtime import next_due_query
-        sql = str(next_due_query().compile(runtime.db.engine, compile_kwargs={"literal_binds": True}))
+        sql = str(next_due_query().params(now=runtime.now()).compile(runtime.db.engine,
+                                                                     compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(r[-1]) for r in c.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_timers_status_due" in plan and "TEMP B-TREE" not in plan, plan
 
