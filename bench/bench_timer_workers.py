@@ -4,8 +4,12 @@
 
 For each worker count, a fresh database holds `--timers` instances, each waiting on a user
 task whose boundary timer is already due; that many `arsflow worker` processes are started
-and the script measures the time until every timer has fired, then checks that none fired
-twice and counts APScheduler's "maximum number of running instances" warnings.
+(bench/counted_worker.py: they import the engine, then all start together) and the script
+measures the time until every timer has fired, then checks that none fired twice, counts
+APScheduler's "maximum number of running instances" warnings, and prints what does not depend
+on the machine's load: SQL statements, commits, fire transactions and instances loaded per fired
+timer (summed over the workers), their CPU time, and on PostgreSQL the sessions seen waiting on a
+lock (pg_stat_activity sampled every 0.1 s).
 SQLite always; PostgreSQL too with --postgres (or ARSFLOW_TEST_POSTGRES_URL).
 """
 from __future__ import annotations
@@ -109,11 +113,13 @@ def run(url: str, n: int, workers: int) -> dict:
     finally:
         for p in procs:
             p.send_signal(signal.SIGINT)
+        stopping = time.perf_counter()
         for p in procs:
             try:
-                p.wait(timeout=20)
+                p.wait(timeout=120)  # a sweep or notification pass under way finishes first
             except subprocess.TimeoutExpired:
                 p.kill()
+        stopped = time.perf_counter() - stopping
     warnings, jobs = 0, set()
     for log in logs:
         log.seek(0)
@@ -136,7 +142,7 @@ def run(url: str, n: int, workers: int) -> dict:
             data = json.loads(Path(path).read_text())
             firsts.append(data.pop("first_fire_s", None))
             counts.update(data)
-    return {"elapsed": elapsed, "startup": startup, "fired": fired, "audit": audit, "warnings": warnings, "counts": counts,
+    return {"elapsed": elapsed, "startup": startup, "stopped": stopped, "fired": fired, "audit": audit, "warnings": warnings, "counts": counts,
             "first_fire": firsts, "lock_waits": lock_waits, "samples": samples}
 
 
@@ -185,7 +191,7 @@ def main() -> None:
                   f"{c['instances_loaded'] / n:.2f} instances loaded; fire attempts {c['fire_attempts']}; "
                   f"worker CPU {c['cpu_s']:.1f} s; imports before the start {r['startup']:.1f} s; "
                   f"first fire after {r['first_fire']} s; "
-                  f"lock waits seen {r['lock_waits']} in {r['samples']} samples", flush=True)
+                  f"lock waits seen {r['lock_waits']} in {r['samples']} samples; stopped in {r['stopped']:.1f} s", flush=True)
             if os.environ.get("BENCH_VERBOSE"):
                 print("  ", dict(c))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import sys
 import time
 from collections import Counter
@@ -92,6 +93,7 @@ def write(path: str) -> None:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started from a background job
     target = sys.argv[1]
     Path(target + ".ready").touch()
     while not Path(target + ".go").exists():

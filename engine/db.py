@@ -58,7 +58,8 @@ class Database:
         """Yields whether this process may sweep timers now. SQLite runs one writer at a time:
         workers sweeping together only wait on each other's locks and redo each other's work,
         so one sweeps while the others skip their turn (an exclusive lock on a file beside the
-        database). PostgreSQL workers sweep together (rows are shared with SKIP LOCKED)."""
+        database). PostgreSQL workers sweep together, each firing the batch of due timers it
+        claimed (engine.time.timer_claims)."""
         path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         if not path or path == ":memory:":
             yield True
