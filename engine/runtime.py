@@ -174,16 +174,19 @@ class Runtime:
             raise NotFound(f"utilisateur {login!r} inconnu")
         return Actor(login, frozenset(r.group for r in rows if r.group))
 
-    def _script_engine(self, instance: Instance | None = None) -> ArsScriptEngine:
-        return ArsScriptEngine(self.script_context, self.environment, self.services,
-                               instance_id=instance.id if instance else None,
-                               business_key=instance.business_key if instance else None)
+    def _script_engine(self, instance: Instance | None = None, session: Session | None = None) -> ArsScriptEngine:
+        engine = ArsScriptEngine(self.script_context, self.environment, self.services,
+                                 instance_id=instance.id if instance else None,
+                                 business_key=instance.business_key if instance else None)
+        engine.session = session
+        engine.definition_id = instance.definition_id if instance else None
+        return engine
 
     def _load(self, session: Session, instance: Instance, definition: ProcessDefinition | None = None):
         definition = definition or self.definitions.definition(session, instance.definition_id)
         spec, subs = self.definitions.spec_for(session, definition)
         workflow = self.serializer.loads(instance.workflow, spec, subs)
-        workflow.script_engine = self._script_engine(instance)
+        workflow.script_engine = self._script_engine(instance, session)
         workflow.arsflow_loaded = history.snapshot(workflow)  # what the operation found (history diff)
         return workflow
 
@@ -221,8 +224,9 @@ class Runtime:
                 who.login in (users_allowed or []) or who.groups & set(groups or [])):
             raise Forbidden(f"vous ne pouvez pas démarrer {process_key!r} (réservé à : "
                             f"{', '.join((groups or []) + (users_allowed or []))})")
-        engine = self._script_engine()
+        engine = self._script_engine(session=session)
         engine.business_key = business_key
+        engine.definition_id = definition.id
         workflow = BpmnWorkflow(spec, subs, script_engine=engine)
         chosen = choose_start(spec, start_event)
         if chosen is not None:

@@ -171,6 +171,10 @@ class ArsScriptEngine(PythonScriptEngine):
         self.instance_id = instance_id
         self.business_key = business_key
         self.effects: list = []
+        # The operation's session and the instance's definition: services that read deployed
+        # resources while their element runs (the `document` topic fills its template there).
+        self.session = None
+        self.definition_id = None
 
     @property
     def tzinfo(self):

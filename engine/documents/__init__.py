@@ -10,7 +10,7 @@ def install(runtime):
     from arsflow.engine.documents.records import Documents
     if getattr(runtime, "documents", None) is None:
         runtime.documents = Documents(runtime)
-    runtime.services.register("document", templates.document_service)
+    runtime.services.register("document", lambda call: templates.document_service(call, runtime))
     runtime.effect_handlers["document"] = (
         lambda session, instance, effect, now: templates.on_document(runtime, session, instance, effect, now))
     return runtime.documents

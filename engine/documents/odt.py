@@ -19,6 +19,7 @@ import re
 import urllib.parse
 import zipfile
 
+from arsflow.engine.bpmn.script_limits import ScriptLimitExceeded
 from arsflow.engine.documents.store import ODT, sniff
 
 PARTS = ("content.xml", "styles.xml", "meta.xml")
@@ -97,9 +98,13 @@ def check(content: bytes):
 
 
 def _template(content: bytes):
+    """Its expressions compiled with the scripts' size guards and builtins (template_limits)."""
     from relatorio.templates.opendocument import Template
+
+    from arsflow.engine.documents.template_limits import genshi_lookup, guarded_compile
     try:
-        return Template(io.BytesIO(content), allow_exec=False)
+        with guarded_compile():
+            return Template(io.BytesIO(content), allow_exec=False, lookup=genshi_lookup())
     except Exception as err:  # genshi's TemplateSyntaxError, lxml's, relatorio's assertions
         raise OdtTemplateError(str(err) or type(err).__name__) from err
 
@@ -112,16 +117,24 @@ def without_instants(name: str, data: bytes) -> bytes:
 
 def render(content: bytes, variables: dict, helpers: dict) -> bytes:
     """The filled document (not yet reproducible: relatorio stamps the entries with now)."""
+    from arsflow.engine.documents.template_limits import guarded_compile
+    with guarded_compile():  # Genshi compiles the expressions while it renders
+        return _render(content, variables, helpers)
+
+
+def _render(content: bytes, variables: dict, helpers: dict) -> bytes:
     template = check(content)
     context = {k: v for k, v in variables.items() if isinstance(k, str) and not k.startswith("_")}
     context.update(helpers)
     stream = template.generate(**context)
     try:
         return stream.render().getvalue()
-    except Exception as err:  # a missing variable (strict lookup), a failing expression
+    except BaseException as err:  # a missing variable (strict lookup), a failing expression, a limit
         for archive in (stream.serializer.outzip, stream.serializer.inzip):
             if archive is not None and archive.fp is not None:
                 archive.fp = None  # half-written: forgotten, not closed later against a freed buffer
+        if not isinstance(err, Exception) or isinstance(err, ScriptLimitExceeded):
+            raise  # the watchdog's interruption, a guard's refusal: engine.documents.templates says which
         missing = re.match(r'"(\w+)" not defined', str(err))
         if missing:
             raise OdtTemplateError(f"variable « {missing.group(1)} » non définie") from err

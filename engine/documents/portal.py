@@ -206,7 +206,7 @@ def _receipt(runtime, session, invitation_id: int, now, sens: str, incoming) -> 
     resource = templates.find_template(session, instance.definition_id, template_name) if template_name else None
     if resource is not None:
         filled, source_type = templates.render(resource.content, {**(instance.variables or {}), **context},
-                                               template_name)
+                                               template_name, runtime.environment.limits)
         pdf = templates.to_pdf(filled, source_type)
         media_type = templates.PDF if pdf else source_type
         stored = runtime.documents.store.put(f"Accusé de réception — {invitation.body}" + templates.EXTENSIONS[media_type],
