@@ -128,3 +128,28 @@ def test_the_prs_avis_form_takes_the_signed_deliberation(demo_server, browser, t
     [doc] = [d for d in rt.show(task["instance_id"])["documents"] if d["name"] == "délibération CRSA.pdf"]
     assert doc["task_id"] == task["id"]
     context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_prs_avis_task_page_passes_axe(demo_server, browser, width):
+    """« Enregistrer l'avis reçu », before and after it is taken: its read-only fields (the body
+    consulted, the end of the délai) are read at WCAG AA contrast, and still not editable."""
+    rt = demo_server["rt"]
+    [task] = [t for t in rt.tasks(actor="sophie.durand")
+              if t["element_id"] == "Task_enregistrer_avis" and (t.get("properties") or {}).get("subject") == "CRSA"]
+    context, page = open_as(browser, demo_server["url"], "sophie.durand", width)
+    url = f"{demo_server['url']}/taches/{task['id']}"
+    problems = []
+    for state in ("offerte", "prise"):
+        if state == "prise":
+            page.click("#prendre")
+        page.goto(url)
+        page.screenshot(path=str(ARTIFACTS / f"prs-avis-{state}_{width}.png"), full_page=True)
+        problems += [f"{state} at {width}px: {v}" for v in axe_violations(page)]
+        if overflow(page) > 0:
+            problems.append(f"{state} at {width}px scrolls sideways by {overflow(page)} px")
+    body = page.locator("[data-field=body] input")
+    expect(body).to_have_attribute("readonly", "")
+    expect(body).not_to_be_editable()
+    context.close()
+    assert problems == [], "\n".join(problems)
