@@ -35,7 +35,6 @@ from sqlalchemy import event, insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-FLOW = ROOT.parent / "shared" / "bench" / "flow.bpmn"
 ISO_LITERAL = r"(R\d*/)?(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?|\d{4}-\d\d-\d\d(T[0-9:.]+(Z|[+-]\d\d:?\d\d)?)?)"
 
 from arsflow.engine.config import Settings  # noqa: E402
@@ -46,6 +45,9 @@ from arsflow.engine.people import users  # noqa: E402
 from arsflow.engine.runtime import Runtime  # noqa: E402
 from arsflow.engine.time.clock import FixedClock  # noqa: E402
 from arsflow.engine.time.durations import add_duration  # noqa: E402
+from bench.pgschema import fresh_postgres, shared_flow  # noqa: E402
+
+FLOW = shared_flow()
 
 
 def raw_engine(bpmn: Path, key: str, n: int) -> dict:
@@ -210,21 +212,6 @@ def timer_scale(url: str, due: int, waiting: int, bpmn: Path, key: str, advance:
     rate = fired / (time.perf_counter() - t0)
     rt.db.dispose()
     return {"due": due, "waiting": waiting, "fired": fired, "sweep_timers_per_s": rate, "next_due_query_ms": next_due_ms}
-
-
-def fresh_postgres(url: str) -> tuple[str, callable]:
-    from sqlalchemy import create_engine
-    schema = "bench_" + uuid.uuid4().hex[:8]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-
-    def drop():
-        with admin.connect() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
 
 
 def median_of(runs: list[dict]) -> dict:

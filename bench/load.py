@@ -57,6 +57,7 @@ from arsflow.engine.people import users  # noqa: E402
 from arsflow.engine.runtime import Runtime  # noqa: E402
 from arsflow.engine.time.clock import FixedClock  # noqa: E402
 from arsflow.processes.demo import DEMO_INSTANCES, DEMO_PASSWORD, load_demo  # noqa: E402
+from bench.pgschema import fresh_postgres  # noqa: E402
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 START = "2026-09-01T08:00:00+00:00"
@@ -327,21 +328,6 @@ def measure_next_due(rt: Runtime) -> float:
     return statistics.median(samples)
 
 
-def fresh_postgres(url: str):
-    from sqlalchemy import create_engine
-    schema = "load_" + uuid.uuid4().hex[:8]
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-
-    def drop():
-        with admin.connect() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
-
-
 def run(url: str, n: int, budget: float, templates: int, samples: int) -> dict:
     clock = FixedClock(START)
     db = Database(url)
@@ -409,7 +395,7 @@ def main():
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
     if args.postgres:
-        url, drop = fresh_postgres(args.postgres)
+        url, drop = fresh_postgres(args.postgres, prefix="load")
         try:
             results["postgresql"] = run(url, args.n, args.budget, args.templates, args.samples)
         finally:
