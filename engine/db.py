@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import select
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -24,7 +26,42 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
+    # A list of rows is one multi-row INSERT (psycopg's executemany sends a statement per row).
+    engine.dialect.use_insertmanyvalues_wo_returning = True
+    event.listen(engine, "checkout", _drop_dead_connection)
+    return engine
+
+
+def _drop_dead_connection(dbapi_connection, _record, _proxy):
+    """The pool's pre-ping without its round trip. The server never speaks to an idle
+    connection unless it is closing it (restart, idle timeout, pg_terminate_backend: an
+    error, then end of file), and arsflow does not LISTEN: an idle connection with something
+    to read is discarded, and the pool hands out another (DisconnectionError makes it retry
+    the checkout). A live one goes straight to its first statement."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed this connection")
+
+
+@contextmanager
+def pipelined(conn):
+    """Writes whose results nobody reads (no RETURNING, no rowcount), sent one after the
+    other without waiting for each reply: psycopg's pipeline mode, one round trip for the
+    whole block when it ends. Errors surface there, as SQLAlchemy's (IntegrityError…).
+    SQLite runs in process: the block runs as is."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+    try:
+        with conn.connection.driver_connection.pipeline():
+            yield
+    except psycopg.Error as err:
+        raise DBAPIError.instance(None, None, err, psycopg.Error, dialect=conn.dialect) from err
 
 
 class Database:

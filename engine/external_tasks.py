@@ -86,7 +86,7 @@ def sync(conn, instance: Instance, before: list, now_tasks: dict, ended: dict, n
                 incident_at=None, created_at=now, ended_at=None)
            for tid, info in now_tasks.items() if tid not in before]
     if new:
-        conn.execute(_TABLE.insert(), new)
+        conn.execute(_TABLE.insert().inline(), new)  # no RETURNING: runs in a pipeline
         for row in new:
             audit.append({"instance_id": instance.id, "task_id": row["id"], "at": now, "actor": None,
                           "action": "external_task_created", "element_id": row["element_id"],

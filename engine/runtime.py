@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
@@ -22,7 +23,7 @@ from arsflow.engine.bpmn.script_limits import Limits
 from arsflow.engine.bpmn.scripting import ArsScriptEngine, ScriptContext, build_environment
 from arsflow.engine.bpmn.serialization import WorkflowSerializer
 from arsflow.engine.config import Settings
-from arsflow.engine.db import Database
+from arsflow.engine.db import Database, pipelined
 from arsflow.engine.input_checks import check_business_key, check_data, check_id
 from arsflow.engine.errors import (ArsflowError, Conflict, Forbidden, InvalidInput, NotFound, Refused,
                                    UnsaveableInstance)
@@ -954,90 +955,96 @@ class Runtime:
                 if done.rowcount != 1:  # claimed by someone else, or completed, since it was read
                     raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
                                    "rechargez-la", task_id=task_id)
-        cancelled = gone - set(completed)
-        if cancelled:
-            conn.execute(S_CANCEL_TASKS, {"ids": sorted(cancelled)})
-            for task_id in sorted(cancelled):
-                audit.append({"instance_id": instance.id, "task_id": task_id, "at": now, "actor": None,
-                              "action": "task_cancelled", "element_id": None, "details": {}})
-        if gone:
-            conn.execute(S_SYNC_CANDIDATES, {"ids": sorted(gone)})
-        new_rows = [dict(row, instance_id=instance.id) for tid, row in human_now.items() if tid not in old_human]
-        if new_rows:
-            conn.execute(HumanTask.__table__.insert(), new_rows)
-            candidates = [{"task_id": r["id"], "kind": "group", "name": g, "state": OPEN, "due_at": r["due_at"]}
-                          for r in new_rows for g in dict.fromkeys(r["candidate_groups"])]
-            candidates += [{"task_id": r["id"], "kind": "user", "name": u, "state": OPEN, "due_at": r["due_at"]}
-                           for r in new_rows for u in dict.fromkeys(r["candidate_users"])]
-            if candidates:
-                conn.execute(TaskCandidate.__table__.insert(), candidates)
+        # From here on nothing is read back: the writes go as one pipeline (PostgreSQL).
+        with ExitStack() as writes:
+            writes.enter_context(pipelined(conn))
+            cancelled = gone - set(completed)
+            if cancelled:
+                conn.execute(S_CANCEL_TASKS, {"ids": sorted(cancelled)})
+                for task_id in sorted(cancelled):
+                    audit.append({"instance_id": instance.id, "task_id": task_id, "at": now, "actor": None,
+                                  "action": "task_cancelled", "element_id": None, "details": {}})
+            if gone:
+                conn.execute(S_SYNC_CANDIDATES, {"ids": sorted(gone)})
+            new_rows = [dict(row, instance_id=instance.id) for tid, row in human_now.items() if tid not in old_human]
+            if new_rows:
+                conn.execute(HumanTask.__table__.insert().inline(), new_rows)
+                candidates = [{"task_id": r["id"], "kind": "group", "name": g, "state": OPEN, "due_at": r["due_at"]}
+                              for r in new_rows for g in dict.fromkeys(r["candidate_groups"])]
+                candidates += [{"task_id": r["id"], "kind": "user", "name": u, "state": OPEN, "due_at": r["due_at"]}
+                               for r in new_rows for u in dict.fromkeys(r["candidate_users"])]
+                if candidates:
+                    conn.execute(TaskCandidate.__table__.insert().inline(), candidates)
 
-        # Timers.
-        old_timers = before.get("timers") or {}
-        fired_ids, cancelled_ids = [], []
-        for timer_id in old_timers:
-            if timer_id not in timers_now:
-                # Fired: its task went on (or was pruned) once due; otherwise the flow left it behind
-                # (the host task completed, a message won the event-based gateway, terminate).
-                state_of = timer_tasks[timer_id][0]
-                due_passed = parse_instant(old_timers[timer_id]["due"]) <= now
-                went_on = state_of in (TaskState.COMPLETED, None) and state != "terminated"
-                (fired_ids if went_on and due_passed else cancelled_ids).append(timer_id)
-        if fired_ids:
-            conn.execute(S_FIRE_TIMERS, {"ids": fired_ids, "fired_at": now})
-        if cancelled_ids:
-            conn.execute(S_CANCEL_TIMERS, {"ids": cancelled_ids})
-        new_timers = [dict(id=tid, instance_id=instance.id, element_id=info["element_id"], name=info["name"],
-                           kind=info["kind"], due_at=parse_instant(info["due"]), status="waiting", fired_at=None)
-                      for tid, info in timers_now.items() if tid not in old_timers]
-        if new_timers:
-            conn.execute(Timer.__table__.insert(), new_timers)
-        for tid, info in timers_now.items():  # cycles move their next occurrence; resume shifts
-            if tid in old_timers and old_timers[tid]["due"] != info["due"]:
-                session.execute(update(Timer).where(Timer.id == tid).values(due_at=parse_instant(info["due"]),
-                                                                            locked_by=None, lock_expires_at=None))
-                if not shifted:
-                    fired_ids.append(tid)
-        if timer_audit or fired_ids:
-            for tid in fired_ids:
-                element = timer_tasks[tid][1]
-                audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
-                              "action": "timer_fired", "element_id": element, "details": {"timer_id": tid,
-                              "due_at": old_timers[tid]["due"]}})
+            # Timers.
+            old_timers = before.get("timers") or {}
+            fired_ids, cancelled_ids = [], []
+            for timer_id in old_timers:
+                if timer_id not in timers_now:
+                    # Fired: its task went on (or was pruned) once due; otherwise the flow left it behind
+                    # (the host task completed, a message won the event-based gateway, terminate).
+                    state_of = timer_tasks[timer_id][0]
+                    due_passed = parse_instant(old_timers[timer_id]["due"]) <= now
+                    went_on = state_of in (TaskState.COMPLETED, None) and state != "terminated"
+                    (fired_ids if went_on and due_passed else cancelled_ids).append(timer_id)
+            if fired_ids:
+                conn.execute(S_FIRE_TIMERS, {"ids": fired_ids, "fired_at": now})
+            if cancelled_ids:
+                conn.execute(S_CANCEL_TIMERS, {"ids": cancelled_ids})
+            new_timers = [dict(id=tid, instance_id=instance.id, element_id=info["element_id"], name=info["name"],
+                               kind=info["kind"], due_at=parse_instant(info["due"]), status="waiting", fired_at=None)
+                          for tid, info in timers_now.items() if tid not in old_timers]
+            if new_timers:
+                conn.execute(Timer.__table__.insert().inline(), new_timers)
+            for tid, info in timers_now.items():  # cycles move their next occurrence; resume shifts
+                if tid in old_timers and old_timers[tid]["due"] != info["due"]:
+                    conn.execute(_TIMERS.update().where(_TIMERS.c.id == tid).values(due_at=parse_instant(info["due"]),
+                                                                               locked_by=None, lock_expires_at=None))
+                    if not shifted:
+                        fired_ids.append(tid)
+            if timer_audit or fired_ids:
+                for tid in fired_ids:
+                    element = timer_tasks[tid][1]
+                    audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
+                                  "action": "timer_fired", "element_id": element, "details": {"timer_id": tid,
+                                  "due_at": old_timers[tid]["due"]}})
 
-        # Message subscriptions.
-        old_messages = set(before.get("messages") or [])
-        gone_messages = old_messages - set(messages_now)
-        if gone_messages:
-            conn.execute(S_CLOSE_SUBSCRIPTIONS, {"ids": sorted(gone_messages)})
-        new_messages = [dict(id=mid, instance_id=instance.id, element_id=info["element_id"],
-                             message_name=info["name"], status="waiting")
-                        for mid, info in messages_now.items() if mid not in old_messages]
-        if new_messages:
-            conn.execute(MessageSubscription.__table__.insert(), new_messages)
+            # Message subscriptions.
+            old_messages = set(before.get("messages") or [])
+            gone_messages = old_messages - set(messages_now)
+            if gone_messages:
+                conn.execute(S_CLOSE_SUBSCRIPTIONS, {"ids": sorted(gone_messages)})
+            new_messages = [dict(id=mid, instance_id=instance.id, element_id=info["element_id"],
+                                 message_name=info["name"], status="waiting")
+                            for mid, info in messages_now.items() if mid not in old_messages]
+            if new_messages:
+                conn.execute(MessageSubscription.__table__.insert().inline(), new_messages)
 
-        # External tasks waiting for a worker.
-        if external_now or before.get("external"):
-            audit.extend(external_tasks.sync(conn, instance, before.get("external") or [], external_now,
-                                             ended_external or {}, now, _json_safe))
+            # External tasks waiting for a worker.
+            if external_now or before.get("external"):
+                audit.extend(external_tasks.sync(conn, instance, before.get("external") or [], external_now,
+                                                 ended_external or {}, now, _json_safe))
 
-        # Notifications from service tasks, then the audit trail, in one statement.
-        for effect in engine.effects:
-            handler = self.effect_handlers.get(effect["kind"])
-            if handler is not None:
-                handler(session, instance, effect, now)
-            audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
-                          "action": effect["kind"], "element_id": effect.get("element_id"),
-                          "details": _json_safe({k: v for k, v in effect.items() if k not in ("kind",)})})
-        engine.effects = []
-        if instance.state == "completed":  # operations refuse a completed instance: this is the end
-            audit.append(self._audit(None, SYSTEM, "ended", now=now))
-        for entry in audit:
-            entry["instance_id"] = entry.get("instance_id") or instance.id
-        history.number(activities, audit, timeline.CAUSES, instance.lock_version)
-        history.write(conn, activities, instance.id)
-        if audit:
-            conn.execute(AuditEntry.__table__.insert(), audit)
+            # Notifications from service tasks, then the audit trail, in one statement.
+            if engine.effects:
+                writes.close()  # their handlers read what this operation wrote
+                for effect in engine.effects:
+                    handler = self.effect_handlers.get(effect["kind"])
+                    if handler is not None:
+                        handler(session, instance, effect, now)
+                    audit.append({"instance_id": instance.id, "task_id": None, "at": now, "actor": None,
+                                  "action": effect["kind"], "element_id": effect.get("element_id"),
+                                  "details": _json_safe({k: v for k, v in effect.items() if k not in ("kind",)})})
+                engine.effects = []
+                writes.enter_context(pipelined(conn))
+            if instance.state == "completed":  # operations refuse a completed instance: this is the end
+                audit.append(self._audit(None, SYSTEM, "ended", now=now))
+            for entry in audit:
+                entry["instance_id"] = entry.get("instance_id") or instance.id
+            history.number(activities, audit, timeline.CAUSES, instance.lock_version)
+            history.write(conn, activities, instance.id)
+            if audit:
+                conn.execute(AuditEntry.__table__.insert().inline(), audit)
         return len(fired_ids)
 
     def _write_instance(self, session: Session, instance: Instance, new: bool) -> None:
