@@ -196,7 +196,9 @@ class Runtime:
         row = session.connection().execute(query, {"id": check_id(instance_id)}).first()
         if row is None:
             raise NotFound(f"instance {instance_id} introuvable")
-        return Instance(**row._mapping)  # detached: _persist writes it with a version-checked UPDATE
+        instance = Instance(**row._mapping)  # detached: _persist writes it with a version-checked UPDATE
+        instance.arsflow_locked = query is not Q_INSTANCE  # held FOR UPDATE until the commit
+        return instance
 
     # -- start ---------------------------------------------------------------------------
     def start(self, process_key: str, data: dict | None = None, business_key: str | None = None,
@@ -629,6 +631,7 @@ class Runtime:
             if row is None or row.state in ("completed", "terminated", "incident", "suspended"):
                 return 0
             instance = Instance(**row._mapping)
+            instance.arsflow_locked = query is not Q_INSTANCE
             now = self.now()
             due = [tid for tid, info in (instance.projection.get("timers") or {}).items()
                    if parse_instant(info["due"]) <= now]
@@ -941,23 +944,30 @@ class Runtime:
             instance.projection["external"] = sorted(external_now)
         if before.get("suspended_on") and not finished:
             instance.projection["suspended_on"] = before["suspended_on"]
-        self._write_instance(session, instance, new)
-
-        # Human tasks.
-        old_human = set(before.get("human") or [])
-        gone = old_human - set(human_now)
-        completed = completed or {}
         conn = session.connection()
-        for task_id, login in completed.items():
-            if task_id in gone:
-                done = conn.execute(S_COMPLETE_TASK if login else S_COMPLETE_TASK_AS_SYSTEM,
-                                    {"b_id": task_id, "completed_at": now, "completed_by": login, "b_login": login})
-                if done.rowcount != 1:  # claimed by someone else, or completed, since it was read
-                    raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
-                                   "rechargez-la", task_id=task_id)
-        # From here on nothing is read back: the writes go as one pipeline (PostgreSQL).
+        # Rows read FOR UPDATE (PostgreSQL) cannot have changed since: the version-checked
+        # UPDATE and the task's completion have no row count to check, and join the pipeline.
+        locked = getattr(instance, "arsflow_locked", False)
         with ExitStack() as writes:
-            writes.enter_context(pipelined(conn))
+            if locked:
+                writes.enter_context(pipelined(conn))
+            self._write_instance(session, instance, new, check=not locked)
+
+            # Human tasks.
+            old_human = set(before.get("human") or [])
+            gone = old_human - set(human_now)
+            completed = completed or {}
+            for task_id, login in completed.items():
+                if task_id in gone:
+                    done = conn.execute(S_COMPLETE_TASK if login else S_COMPLETE_TASK_AS_SYSTEM,
+                                        {"b_id": task_id, "completed_at": now, "completed_by": login,
+                                         "b_login": login})
+                    if not locked and done.rowcount != 1:  # claimed or completed by someone since it was read
+                        raise Conflict("la tâche vient d'être prise en charge ou terminée par quelqu'un d'autre : "
+                                       "rechargez-la", task_id=task_id)
+            # From here on nothing is read back: the writes go as one pipeline (PostgreSQL).
+            if not locked:
+                writes.enter_context(pipelined(conn))
             cancelled = gone - set(completed)
             if cancelled:
                 conn.execute(S_CANCEL_TASKS, {"ids": sorted(cancelled)})
@@ -1047,8 +1057,9 @@ class Runtime:
                 conn.execute(AuditEntry.__table__.insert().inline(), audit)
         return len(fired_ids)
 
-    def _write_instance(self, session: Session, instance: Instance, new: bool) -> None:
-        """INSERT, or UPDATE only if nobody changed the row since it was read (optimistic lock)."""
+    def _write_instance(self, session: Session, instance: Instance, new: bool, check: bool = True) -> None:
+        """INSERT, or UPDATE only if nobody changed the row since it was read (optimistic lock;
+        `check=False`: the row is locked, the count is not read, so it may run in a pipeline)."""
         values = {c: getattr(instance, c) for c in _INSTANCE_COLUMNS}
         conn = session.connection()
         if new:
@@ -1057,7 +1068,7 @@ class Runtime:
             return
         result = conn.execute(S_UPDATE_INSTANCE, dict(values, b_id=instance.id, b_lock=instance.lock_version,
                                                       b_new_lock=instance.lock_version + 1))
-        if result.rowcount != 1:
+        if check and result.rowcount != 1:
             raise Conflict("l'instance a été modifiée en même temps par une autre opération : réessayez",
                            instance_id=instance.id)
         instance.lock_version += 1
