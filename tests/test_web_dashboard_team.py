@@ -51,3 +51,34 @@ def test_team_calendar_feed_is_for_managers(client_for, env):
     account = client_for("carol").get("/compte").text
     assert f"/calendrier/{carol}.ics?equipe=1" in account
     assert "?equipe=1" not in client_for("alice").get("/compte").text
+
+
+def test_running_delais_are_read_in_due_order_and_grouped_past_a_read(client_for, env, monkeypatch):
+    """The list walks the timers in due order a few rows at a time (not a GROUP BY over every
+    waiting timer): a délai shared by seven bodies stays one row ×7 even when it straddles
+    two reads, and the count of waiting timers stops at the cap."""
+    import uuid
+
+    from arsflow.engine.models import Timer
+    from arsflow.web import dashboard
+    from sqlalchemy import insert, select
+    rt = env["rt"]
+    first = rt.start("Process_Delai", {"territory": "75"}, business_key="DELAI-SEPT", actor="alice")["instance_id"]
+    rt.clock.advance(days=1)
+    rt.start("Process_Delai", {"territory": "75"}, business_key="DELAI-APRES", actor="alice")
+    with rt.db.transaction() as s:
+        timer = s.execute(select(Timer.__table__).where(Timer.instance_id == first)).first()._mapping
+        s.execute(insert(Timer.__table__), [dict(timer, id=str(uuid.uuid4())) for _ in range(6)])
+    monkeypatch.setattr(dashboard, "TIMER_LIMIT", 1)  # reads of 4 rows, then 16: the seven straddle the first
+    app = client_for("carol")
+    page = app.get("/echeances").text
+    pending = re.search(r'id="minuteries-a-venir">(.*?)</table>', page, re.S).group(1)
+    rows = pending.split("<tbody>")[1].split("<tr>")[1:]
+    assert len(rows) == 1 and "DELAI-SEPT" in rows[0] and "× 7" in rows[0]
+    monkeypatch.setattr(dashboard, "TIMER_LIMIT", 2)
+    rows = re.search(r'id="minuteries-a-venir">(.*?)</table>', app.get("/echeances").text, re.S).group(1)
+    rows = rows.split("<tbody>")[1].split("<tr>")[1:]
+    assert len(rows) == 2 and "DELAI-SEPT" in rows[0] and "DELAI-APRES" in rows[1]
+    assert "8 minuteries en attente" in page
+    app.application.config["ARSFLOW_COUNT_CAP"] = 5
+    assert "5+ minuteries en attente" in app.get("/echeances").text

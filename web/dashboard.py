@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from types import SimpleNamespace
 
 from arsflow.engine.models import HumanTask, Instance, Timer, User
 from arsflow.engine.people import task_lists
@@ -44,21 +45,8 @@ def deadlines():
                 grouped[(key, territory or "—")][which] += count
         overdue_tasks = _task_rows(s, overdue_filter, ascending=True)
         upcoming_tasks = _task_rows(s, upcoming_filter, ascending=True)
-        # Every running délai, from its first day: no horizon (a 3-month consultation shows
-        # from its publication, not only in its last 30 days).
-        running = (Timer.status == "waiting", Timer.instance_id.is_not(None),
-                   Instance.state.not_in(("completed", "terminated")))
-        # One row per instance, délai and end (the same délai for seven bodies is one row, ×7).
-        timers = s.execute(select(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
-                                  Instance.business_key, Instance.territory, Instance.created_at,
-                                  func.count().label("count"))
-                           .join(Instance, Instance.id == Timer.instance_id)
-                           .where(*running)
-                           .group_by(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
-                                     Instance.business_key, Instance.territory, Instance.created_at)
-                           .order_by(Timer.due_at, Instance.id, Timer.element_id).limit(TIMER_LIMIT)).all()
-        timer_count = s.scalar(select(func.count()).select_from(Timer)
-                               .join(Instance, Instance.id == Timer.instance_id).where(*running))
+        timers = _running_timers(s)
+        timer_count = _capped_timer_count(s, current_app.config["ARSFLOW_COUNT_CAP"])
         tacit = _tacit_avis(s, now - timedelta(days=days), now)
     for item in tacit:
         grouped[(item["instance"].process_key, item["instance"].territory or "—")]["tacit"] += 1
@@ -70,7 +58,50 @@ def deadlines():
                            by_territory=by_territory, overdue_tasks=overdue_tasks,
                            upcoming_tasks=upcoming_tasks, timers=timers, timer_count=timer_count, tacit=tacit,
                            names=names, late={task.id: days_late(task.due_at, now) for task, _ in overdue_tasks},
-                           totals={k: sum(r[k] for r in table) for k in ("overdue", "upcoming", "tacit")})
+                           totals={k: sum(r[k] for r in table) for k in ("overdue", "upcoming", "tacit")},
+                           timer_limit=TIMER_LIMIT)
+
+
+# Every running délai, from its first day: no horizon (a 3-month consultation shows from its
+# publication, not only in its last 30 days).
+_RUNNING = (Timer.status == "waiting", Timer.instance_id.is_not(None),
+            Instance.state.not_in(("completed", "terminated")))
+_TIMERS = (select(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
+                  Instance.business_key, Instance.territory, Instance.created_at)
+           .join(Instance, Instance.id == Timer.instance_id).where(*_RUNNING)
+           .order_by(Timer.due_at, Instance.id, Timer.element_id))
+
+
+def _running_timers(session) -> list[SimpleNamespace]:
+    """The nearest TIMER_LIMIT délais, one row per instance, délai and end (the same délai for
+    seven bodies is one row, ×7). Read in due order along the timers' (status, due_at) index
+    and grouped as they come, so the page reads a few hundred rows whatever the number of
+    waiting timers (a GROUP BY over all of them grew with the instances: 650,000 at 100k)."""
+    limit = TIMER_LIMIT * 4
+    while True:
+        rows = session.execute(_TIMERS.limit(limit)).all()
+        groups: list[SimpleNamespace] = []
+        for row in rows:
+            last = groups[-1] if groups else None
+            if last is not None and (last.name, last.element_id, last.due_at, last.id) == (
+                    row.name, row.element_id, row.due_at, row.id):
+                last.count += 1
+            else:
+                groups.append(SimpleNamespace(**row._mapping, count=1))
+        if len(rows) < limit:
+            return groups[:TIMER_LIMIT]
+        groups.pop()  # the last group may go on past the rows read
+        if len(groups) >= TIMER_LIMIT:
+            return groups[:TIMER_LIMIT]
+        limit *= 4
+
+
+def _capped_timer_count(session, cap: int) -> tuple[int, bool]:
+    """How many timers wait, counted up to `cap` (the label then says "10 000+")."""
+    inner = (select(Timer.id).join(Instance, Instance.id == Timer.instance_id).where(*_RUNNING)
+             .limit(cap + 1).subquery())
+    n = session.scalar(select(func.count()).select_from(inner))
+    return min(n, cap), n > cap
 
 
 def _task_rows(session, where, ascending: bool):
