@@ -214,6 +214,34 @@ def timer_scale(url: str, due: int, waiting: int, bpmn: Path, key: str, advance:
     return {"due": due, "waiting": waiting, "fired": fired, "sweep_timers_per_s": rate, "next_due_query_ms": next_due_ms}
 
 
+def commit_floor(url: str, n: int = 1000) -> dict:
+    """What one durable commit costs on this server, whatever the engine does: n transactions
+    of one single-row INSERT each (fsync'd WAL, like an operation's commit), and n of a bare
+    SELECT 1 (a round trip and an empty commit). Measured like pg_test_fsync, but through the
+    same driver and socket as the engine."""
+    from sqlalchemy import create_engine
+    engine = create_engine(url)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS bench_floor (x int)")
+        cursor.execute("CREATE TABLE IF NOT EXISTS bench_commit_floor (x int)")
+        raw.commit()
+        out = {}
+        for label, sql in (("select_ms", "SELECT 1"), ("durable_commit_ms", "INSERT INTO bench_commit_floor VALUES (1)")):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                cursor.execute(sql)
+                raw.commit()
+            out[label] = (time.perf_counter() - t0) * 1000 / n
+        cursor.execute("DROP TABLE bench_commit_floor")
+        raw.commit()
+        return out
+    finally:
+        raw.close()
+        engine.dispose()
+
+
 def median_of(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -255,6 +283,7 @@ def main():
             pg, drop = fresh_postgres(url)
             try:
                 results[name + "_timers"] = timer_scale(pg, args.timers, args.waiting, bpmn, key, adv)
+                results["commit_floor"] = commit_floor(pg)
             finally:
                 drop()
     results["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -274,6 +303,13 @@ def main():
               f"timer fire {r['timer_fire_per_s']:.0f}/s ({r['timer_fire_sql']:.1f} SQL per instance)")
         print(f"  {t['due']} due timers among {t['waiting']} waiting: swept at {t['sweep_timers_per_s']:.0f}/s; "
               f"next-due query {t['next_due_query_ms']:.2f} ms")
+    if "commit_floor" in results:
+        f = results["commit_floor"]
+        per_op = 1000 / raw["start_per_s"]
+        print(f"PostgreSQL floor: a round trip + empty commit {f['select_ms']:.2f} ms, a durable one-row commit "
+              f"{f['durable_commit_ms']:.2f} ms; at 0.5x raw a start may take {2 * per_op:.1f} ms, of which the "
+              f"durable commit is {f['durable_commit_ms'] / (2 * per_op):.0%}")
+    print(f"os.getloadavg(): {os.getloadavg()[0]:.1f} (2-core machine shared with other sessions: ratios, not times)")
     print(f"peak memory (max RSS): {results['peak_rss_mb']:.0f} MB")
 
 
