@@ -126,7 +126,8 @@ class Instance(Base):
 class HumanTask(Base):
     __tablename__ = "human_tasks"
     __table_args__ = (
-        Index("ix_human_tasks_state_due", "state", "due_at"),
+        # Due order with its tie-break (dashboard lists): many tasks share a due date.
+        Index("ix_human_tasks_state_due_id", "state", "due_at", "id"),
         # "Assigned to me" in due-date order, walked by index (engine.task_lists).
         Index("ix_human_tasks_assignee_state_due", "assignee", "state", "due_at", "id"),
         # Reminders and escalations falling due (engine.notifications), without reading properties.
