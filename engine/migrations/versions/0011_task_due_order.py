@@ -2,15 +2,15 @@
 due date, then id, and many tasks share a due date (due by the end of the same day):
 with (state, due_at) alone each page sorted every task of the tied dates (thousands).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 07:00:00
 """
 from alembic import op
 
 
-revision = '0010'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
