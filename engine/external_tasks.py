@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
-from arsflow.engine.bpmn import task_tree
+from arsflow.engine.bpmn import task_tree, variable_scope
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -296,7 +296,7 @@ class ExternalTasks:
                 values["local_variables"] = {**(row.local_variables or {}), **local_variables}
             if variables:
                 instance, workflow, task = self._waiting_task(session, row)
-                task.data.update(variables)
+                variable_scope.assign(task, variables)
                 rt._persist(session, instance, workflow, [], now=now)
             session.execute(update(ExternalTask).where(ExternalTask.id == row.id).values(**values))
             session.add(AuditEntry(**self._audit(row, worker_id, "external_task_failed", now,

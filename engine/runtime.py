@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from uuid import UUID, uuid5
 
 from arsflow.engine.bpmn.definitions import DefinitionStore
-from arsflow.engine.bpmn import task_tree
+from arsflow.engine.bpmn import task_tree, variable_scope
 from arsflow.engine.bpmn.io_mapping import process_scope
 from arsflow.engine.bpmn.parser import ArsMessageEventDefinition
 from arsflow.engine.bpmn.script_limits import Limits
@@ -355,6 +355,7 @@ class Runtime:
             spiff_task = task_tree.find_task(workflow, UUID(task.id))
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict("cette tâche n'est plus à faire", task_id=task_id)
+            variable_scope.catch_up(spiff_task)  # what other branches set while it waited
             if task.form_id:
                 # The task's own data: inside a multi-instance each instance has its own copy.
                 form = self.definitions.form(session, task.form_id)
@@ -577,6 +578,7 @@ class Runtime:
                 for key, val in list(task.data.items()):
                     if isinstance(val, str) and val in moved:
                         task.data[key] = moved[val]
+            variable_scope.replace_values(workflow, moved)
             conn = session.connection()
             mine = select(_TASKS.c.id).where(_TASKS.c.instance_id == instance.id).scalar_subquery()
             for old, new in moved.items():
@@ -784,7 +786,8 @@ class Runtime:
             instance = self._instance(session, task.instance_id)
             workflow = self._load(session, instance)
             spiff_task = task_tree.find_task(workflow, UUID(task.id))
-            data = dict(spiff_task.data) if spiff_task is not None else dict(instance.variables or {})
+            data = (variable_scope.current_view(spiff_task) if spiff_task is not None
+                    else dict(instance.variables or {}))
             data.update(workflow.data.get("data_objects") or {})
             return _json_safe(data)
 
@@ -1282,5 +1285,6 @@ def _variables(workflow: BpmnWorkflow) -> dict:
         scopes.append((carry["at"], 0, carry["data"]))
     for _, _, scope in sorted(scopes, key=lambda entry: entry[:2]):
         merged.update(scope)  # an open activity's inputs are its own
+    merged.update(variable_scope.process_values(workflow))  # the latest value each variable was given
     merged.update(workflow.data.get("data_objects") or {})  # BPMN data objects live on the workflow
     return merged

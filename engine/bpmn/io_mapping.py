@@ -19,7 +19,7 @@ import ast
 import textwrap
 from copy import deepcopy
 
-from arsflow.engine.bpmn import task_tree
+from arsflow.engine.bpmn import task_tree, variable_scope
 from SpiffWorkflow.bpmn.specs.bpmn_task_spec import BpmnTaskSpec
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 
@@ -167,14 +167,18 @@ _spiff_complete_hook = BpmnTaskSpec._on_complete_hook
 
 def _update_hook(self, my_task):
     result = _spiff_update_hook(self, my_task)
+    variable_scope.on_ready(my_task)  # inputs are evaluated against the latest process variables
     apply_inputs(my_task)
+    variable_scope.mark(my_task)
     return result
 
 
 def _on_complete_hook(self, my_task):
     if getattr(self, "extensions", None):
         apply_outputs(my_task)
-    return _spiff_complete_hook(self, my_task)
+    result = _spiff_complete_hook(self, my_task)
+    variable_scope.on_complete(my_task)
+    return result
 
 
 def install() -> None:
