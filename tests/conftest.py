@@ -125,3 +125,10 @@ def drive(request, runtime, database, clock, make_user):
     driver = Drive(request.param, runtime, database, clock)
     yield driver
     driver.close()
+
+
+@pytest.fixture
+def rt(drive):
+    """`rt()`: the runtime for the next operation, warm or cold (each cold operation also
+    replayed warm and compared, on SQLite: tests/twin.py)."""
+    return drive.runtime

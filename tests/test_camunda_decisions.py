@@ -9,13 +9,12 @@ import pytest
 
 from arsflow.engine.bpmn.decisions import feel_unary_tests, map_decision_result
 from arsflow.engine.bpmn.definitions import collect_sources
-from tests.cold_warm import rt  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "camunda"
 
 
 @pytest.fixture
-def depense(rt, make_user):  # noqa: F811
+def depense(rt, make_user):
     make_user("agent", "comptabilite", "direction")
     with rt().db.transaction() as s:
         rt().definitions.deploy(s, collect_sources([FIXTURES / "decisions_drg.dmn", FIXTURES / "decision_results.bpmn"]),
@@ -31,7 +30,7 @@ def depense(rt, make_user):  # noqa: F811
     (10, "Logiciels", "budget", ["direction"]),
 ])
 def test_drg_and_map_decision_result(depense, montant, categorie, classe, groupes):
-    rt = depense  # noqa: F811
+    rt = depense
     iid = rt().start("depense", {"montant": montant, "categorie": categorie}, actor="agent")["instance_id"]
     shown = rt().show(iid)
     assert not shown.get("incident"), shown.get("incident")
@@ -45,7 +44,7 @@ def test_drg_and_map_decision_result(depense, montant, categorie, classe, groupe
     assert task["candidate_groups"] == groupes
 
 
-def test_dmn11_file_name_deploys(rt, make_user):  # noqa: F811
+def test_dmn11_file_name_deploys(rt, make_user):
     make_user("agent", "comptabilite")
     dmn11 = (FIXTURES / "decisions_drg.dmn").read_text().replace(
         "https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20151101/dmn.xsd")

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 
 from arsflow.engine.bpmn.definitions import collect_sources
-from tests.cold_warm import rt  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "camunda"
 
 
 @pytest.fixture
-def routing(rt, make_user):  # noqa: F811
+def routing(rt, make_user):
     make_user("agent", "instructeurs")
     make_user("directrice", "dg")
     with rt().db.transaction() as s:
@@ -21,7 +20,7 @@ def routing(rt, make_user):  # noqa: F811
     return rt
 
 
-def instruct(rt, data, business_key="D-1"):  # noqa: F811
+def instruct(rt, data, business_key="D-1"):
     iid = rt().start("juel_routing", {"dg": "directrice", "echeance": "2026-12-15T17:00:00+01:00"},
                      business_key=business_key, actor="agent")["instance_id"]
     [task] = rt().tasks(instance_id=iid)

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from arsflow.engine.bpmn.definitions import collect_sources
-from tests.cold_warm import rt  # noqa: F401  (fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "camunda"
 
 
 @pytest.fixture
-def deployed(rt, make_user):  # noqa: F811
+def deployed(rt, make_user):
     make_user("agent", "instructeurs")
 
     def deploy(*names):
@@ -24,13 +23,13 @@ def deployed(rt, make_user):  # noqa: F811
     return deploy
 
 
-def only_task(rt, iid):  # noqa: F811
+def only_task(rt, iid):
     [task] = rt().tasks(instance_id=iid)
     return task
 
 
 def test_input_output_parameters(deployed):
-    rt = deployed("io_mapping.bpmn")  # noqa: F811
+    rt = deployed("io_mapping.bpmn")
     iid = rt().start("io_mapping", {"demandeur": {"nom": "Durand"}, "montant": 100, "service": "finances"},
                      business_key="AR-2026-7", actor="agent")["instance_id"]
     task = only_task(rt, iid)
@@ -56,7 +55,7 @@ def test_input_output_parameters(deployed):
 
 
 def test_call_activity_in_out(deployed):
-    rt = deployed("call_callee.bpmn20.xml", "call_caller.bpmn")  # noqa: F811
+    rt = deployed("call_callee.bpmn20.xml", "call_caller.bpmn")
     iid = rt().start("demande", {"montant": 100, "secret": "x"}, business_key="DEM-1", actor="agent")["instance_id"]
     task = only_task(rt, iid)
     assert task["element_id"] == "Activity_decider"
@@ -80,7 +79,7 @@ def test_call_activity_in_out(deployed):
     assert only_task(rt, iid)["element_id"] == "Activity_suite"
 
 
-def test_called_element_binding_version(rt, make_user):  # noqa: F811
+def test_called_element_binding_version(rt, make_user):
     """calledElementBinding="version" runs the pinned version; latest runs the newest."""
     make_user("agent", "instructeurs")
     callee = (FIXTURES / "call_callee.bpmn20.xml").read_text()
