@@ -20,7 +20,6 @@ parallel do not overwrite each other's answers; Camunda would need local variabl
 """
 from __future__ import annotations
 
-import json
 import zlib
 from copy import deepcopy
 
@@ -35,8 +34,20 @@ OWN = "scope_locals"       # internal_data: the activity-local inputs it was giv
 LOCALS = "camunda_io_locals"  # io_mapping's activity-local inputs (never written to the scope)
 
 
-def _fingerprint(value) -> int:
-    return zlib.crc32(json.dumps(value, sort_keys=True, default=str, separators=(",", ":")).encode())
+_SCALARS = (bool, int, float, type(None))
+
+
+def _fingerprint(value):
+    """Short values stand for themselves; others by a checksum of their repr (key order
+    included: a dictionary rebuilt in another order counts as written again, which is harmless)."""
+    if isinstance(value, _SCALARS) or (isinstance(value, str) and len(value) <= 64):
+        return value
+    return f"#{zlib.crc32(repr(value).encode()):08x}"
+
+
+def _same(fingerprint, value) -> bool:
+    mine = _fingerprint(value)
+    return type(fingerprint) is type(mine) and fingerprint == mine
 
 
 def _is_multi_instance(spec) -> bool:
@@ -142,7 +153,7 @@ def on_complete(task) -> None:
     local = set(task.internal_data.pop(OWN, None) or ())
     outputs = set((getattr(spec, "extensions", None) or {}).get("outputs") or ())
     changed = {name: value for name, value in task.data.items()
-               if (name not in local or name in outputs) and base.get(name) != _fingerprint(value)}
+               if (name not in local or name in outputs) and not (name in base and _same(base[name], value))}
     if not changed:
         return
     _write(task, changed)
