@@ -97,3 +97,31 @@ def test_each_multi_instance_item_keeps_its_own_answers(drive):
     rt().complete(by_name["ADF"]["id"], {"sens": "favorable"}, actor="alice")
     variables = rt().show(iid)["variables"]
     assert variables["organismes"] == [{"nom": "ADF", "sens": "favorable"}, {"nom": "AMF", "sens": "défavorable"}]
+
+
+def test_an_instance_saved_before_shared_variables_still_shares_what_its_tasks_write(runtime, make_user):
+    """An instance started by an earlier arsflow (no scope bookkeeping in its tasks): the task
+    open at the upgrade writes to the process variables when it completes."""
+    from arsflow.engine.bpmn import variable_scope
+    from arsflow.engine.models import Instance
+    make_user("alice", "staff")
+    with runtime.db.transaction() as session:
+        runtime.definitions.deploy(session, [("p.bpmn", _parallel(
+            ["Avis"], ["Relire", "Lire"], [_user("Avis"), _user("Relire"), script_task("Lire", "lu = sens")]).encode())],
+            now=runtime.now())
+    iid = runtime.start("p", actor="alice")["instance_id"]
+    with runtime.db.transaction() as session:  # as an earlier version saved it
+        instance = session.get(Instance, iid)
+        workflow = runtime._load(session, instance)
+        for task in workflow.get_tasks():
+            for key in (variable_scope.SEEN, variable_scope.BASE):
+                task.internal_data.pop(key, None)
+        workflow.data.pop(variable_scope.SCOPE, None)
+        workflow.data.pop(variable_scope.SEQ, None)
+        runtime._persist(session, instance, workflow, [], now=runtime.now())
+    tasks = {t["element_id"]: t for t in runtime.tasks(instance_id=iid)}
+    runtime.complete(tasks["Avis"]["id"], {"sens": "réservé"}, actor="alice")
+    runtime.complete(tasks["Relire"]["id"], {}, actor="alice")
+    shown = runtime.show(iid)
+    assert shown["incident"] is None, shown["incident"]
+    assert shown["variables"]["lu"] == "réservé"

@@ -25,6 +25,7 @@ from copy import deepcopy
 
 from arsflow.engine.bpmn import task_tree
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
+from SpiffWorkflow.specs.Join import Join
 
 SCOPE = "arsflow_scope"   # data of the scope's workflow: {name: [seq, value]}
 SEQ = "arsflow_scope_seq"  # data of the top workflow: the last sequence number given
@@ -144,10 +145,15 @@ def current_view(task) -> dict:
 def on_complete(task) -> None:
     """Write what the task changed to its innermost scope."""
     base = task.internal_data.pop(BASE, None)
+    spec = task.task_spec
+    if base is None and not isinstance(spec, Join) and task.parent is not None:
+        # ready before this module existed (an instance saved by an earlier arsflow; every
+        # other task but a join was marked as it became ready): what it changed is what
+        # differs from its parent
+        base = {name: _fingerprint(value) for name, value in task.parent.data.items()}
     if base is None or _instance_of_multi(task):
         task.internal_data.pop(OWN, None)
-        return  # joins (never marked), and multi-instance items (merged by their container)
-    spec = task.task_spec
+        return  # joins (they merge, they do not write), and multi-instance items (merged by their container)
     if isinstance(spec, SubWorkflowTask) and not isinstance(spec, CallActivity):
         return  # an embedded sub-process: its own tasks wrote to this same scope already
     local = set(task.internal_data.pop(OWN, None) or ())
