@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from arsflow.engine.config import Settings  # noqa: E402
+from bench.pgschema import fresh_postgres  # noqa: E402
 from arsflow.engine.db import Database  # noqa: E402
 from arsflow.engine.migrate import upgrade  # noqa: E402
 from arsflow.engine.models import AuditEntry, Timer  # noqa: E402
@@ -146,20 +146,6 @@ def run(url: str, n: int, workers: int) -> dict:
             "first_fire": firsts, "lock_waits": lock_waits, "samples": samples}
 
 
-def postgres_schema(base: str) -> tuple[str, callable]:
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-    return f"{base}{sep}options=-csearch_path%3D{schema}", drop
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--timers", type=int, default=2000)
@@ -175,7 +161,7 @@ def main() -> None:
                 if backend == "sqlite":
                     url = f"sqlite:///{Path(tmp) / 'bench.db'}"
                 else:
-                    url, drop = postgres_schema(args.postgres)
+                    url, drop = fresh_postgres(args.postgres)
                 try:
                     prepare(url, args.timers)
                     r = run(url, args.timers, k)

@@ -48,3 +48,13 @@ def simple_user_process(pid: str = "p", attrs: str = 'camunda:candidateGroups="s
     return definitions("\n".join([
         '<bpmn:startEvent id="start"/>', user_task("t1", "Première tâche", attrs, ext), '<bpmn:endEvent id="end"/>',
         chain("start", "t1", "end")]), pid)
+
+
+def tacit_timer_process(pid: str = "p") -> str:
+    """A task with an interrupting 3-day boundary timer whose path sets `tacite`: the
+    diagram the timer-sweep tests fire by the thousand."""
+    return definitions("\n".join([
+        '<bpmn:startEvent id="start"/>', user_task("t1", "Instruire", 'camunda:candidateGroups="staff"'),
+        timer_boundary("tb", "t1", "timeDuration", "P3D"), script_task("tacite", "tacite = True"),
+        '<bpmn:endEvent id="end"/>', '<bpmn:endEvent id="end_timer"/>',
+        chain("start", "t1", "end"), chain("tb", "tacite", "end_timer")]), pid)

@@ -23,18 +23,10 @@ from arsflow.engine.runtime import Runtime
 from arsflow.engine.time import timer_claims
 from sqlalchemy import func, select
 
-from tests.bpmn_builder import chain, definitions, script_task, timer_boundary, user_task
+from tests.bpmn_builder import tacit_timer_process
 
 ARSFLOW = shutil.which("arsflow", path=str(Path(sys.executable).parent)) or shutil.which("arsflow")
 LEASE = timedelta(seconds=Settings(database_url="sqlite://").timer_lease)
-
-
-def _process():
-    return definitions("\n".join([
-        '<bpmn:startEvent id="start"/>', user_task("t1", "Instruire", 'camunda:candidateGroups="staff"'),
-        timer_boundary("tb", "t1", "timeDuration", "P3D"), script_task("tacite", "tacite = True"),
-        '<bpmn:endEvent id="end"/>', '<bpmn:endEvent id="end_timer"/>',
-        chain("start", "t1", "end"), chain("tb", "tacite", "end_timer")]))
 
 
 @pytest.fixture
@@ -42,7 +34,7 @@ def due(runtime, deploy, make_user, clock):
     """N instances whose boundary timer is due now; returns their ids."""
     def make(n):
         make_user("alice", "staff")
-        deploy({"p.bpmn": _process()})
+        deploy({"p.bpmn": tacit_timer_process()})
         ids = [runtime.start("p", actor="alice")["instance_id"] for _ in range(n)]
         clock.advance(days=3)
         return ids

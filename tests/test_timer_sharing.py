@@ -12,22 +12,14 @@ from arsflow.engine.db import Database
 from arsflow.engine.models import AuditEntry, Timer
 from arsflow.engine.runtime import Runtime
 from arsflow.engine.time.scheduler import TimerScheduler
-from tests.bpmn_builder import chain, definitions, script_task, timer_boundary, user_task
+from tests.bpmn_builder import tacit_timer_process
 
 N = 40
 
 
-def _process():
-    return definitions("\n".join([
-        '<bpmn:startEvent id="start"/>', user_task("t1", "Instruire", 'camunda:candidateGroups="staff"'),
-        timer_boundary("tb", "t1", "timeDuration", "P3D"), script_task("tacite", "tacite = True"),
-        '<bpmn:endEvent id="end"/>', '<bpmn:endEvent id="end_timer"/>',
-        chain("start", "t1", "end"), chain("tb", "tacite", "end_timer")]))
-
-
 def test_three_schedulers_share_the_sweep(runtime, deploy, make_user, clock, db_url, caplog):
     make_user("alice", "staff")
-    deploy({"p.bpmn": _process()})
+    deploy({"p.bpmn": tacit_timer_process()})
     for _ in range(N):
         runtime.start("p", actor="alice")
     clock.advance(days=3)

@@ -12,22 +12,14 @@ from arsflow.engine.runtime import Runtime
 from arsflow.engine.time.scheduler import TimerScheduler
 from sqlalchemy import func, select
 
-from tests.bpmn_builder import chain, definitions, flow, script_task, timer_boundary, user_task
-
-
-def _process():
-    return definitions("\n".join([
-        '<bpmn:startEvent id="start"/>', user_task("t1", "Instruire", 'camunda:candidateGroups="staff"'),
-        timer_boundary("tb", "t1", "timeDuration", "P3D"), script_task("tacite", "tacite = True"),
-        '<bpmn:endEvent id="end"/>', '<bpmn:endEvent id="end_timer"/>',
-        chain("start", "t1", "end"), chain("tb", "tacite", "end_timer")]))
+from tests.bpmn_builder import tacit_timer_process
 
 
 def test_two_concurrent_sweepers_fire_each_timer_exactly_once(runtime, deploy, make_user, clock, db_url):
     if db_url.startswith("sqlite"):
         pytest.skip("concurrent sweepers are a PostgreSQL deployment (SKIP LOCKED); SQLite serialises writers")
     make_user("alice", "staff")
-    deploy({"p.bpmn": _process()})
+    deploy({"p.bpmn": tacit_timer_process()})
     ids = [runtime.start("p", actor="alice")["instance_id"] for _ in range(40)]
     clock.advance(days=3)
     workers = [Runtime(Database(db_url), Settings(database_url=db_url), clock=clock) for _ in range(2)]
@@ -55,7 +47,7 @@ def test_two_concurrent_sweepers_fire_each_timer_exactly_once(runtime, deploy, m
 
 def test_sweeps_in_sequence_never_fire_twice(runtime, deploy, make_user, clock, db_url):
     make_user("alice", "staff")
-    deploy({"p.bpmn": _process()})
+    deploy({"p.bpmn": tacit_timer_process()})
     for _ in range(5):
         runtime.start("p", actor="alice")
     clock.advance(days=3)
@@ -68,7 +60,7 @@ def test_sweeps_in_sequence_never_fire_twice(runtime, deploy, make_user, clock, 
 def test_restart_catches_up_missed_timers(runtime, deploy, make_user, clock):
     """Timers that came due while nothing ran fire as soon as the scheduler starts."""
     make_user("alice", "staff")
-    deploy({"p.bpmn": _process()})
+    deploy({"p.bpmn": tacit_timer_process()})
     iid = runtime.start("p", actor="alice")["instance_id"]
     clock.advance(days=10)  # the server was down through the due instant
     scheduler = TimerScheduler(runtime)
@@ -86,7 +78,7 @@ def test_restart_catches_up_missed_timers(runtime, deploy, make_user, clock):
 
 def test_next_due_query_uses_the_earliest_waiting_timer(runtime, deploy, make_user, clock):
     make_user("alice", "staff")
-    deploy({"p.bpmn": _process()})
+    deploy({"p.bpmn": tacit_timer_process()})
     runtime.start("p", actor="alice")
     clock.advance(hours=5)
     runtime.start("p", actor="alice")
