@@ -7,7 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from arsflow.engine.models import HumanTask, Instance, Timer, User
-from arsflow.engine.people import task_lists
+from arsflow.engine.people import due_counts, task_lists
 from arsflow.web import get_runtime, queries
 from arsflow.web.formatting import as_datetime, days_late, fr_due
 from arsflow.web.ical import Event, calendar
@@ -37,11 +37,9 @@ def deadlines():
         overdue_filter = (HumanTask.state == "open", HumanTask.due_at <= now)
         upcoming_filter = (HumanTask.state == "open", HumanTask.due_at > now, HumanTask.due_at <= horizon)
         grouped = defaultdict(lambda: {"overdue": 0, "upcoming": 0, "tacit": 0})
-        for which, where in (("overdue", overdue_filter), ("upcoming", upcoming_filter)):
-            rows = s.execute(select(HumanTask.process_key, Instance.territory, func.count())
-                             .join(Instance, Instance.id == HumanTask.instance_id)
-                             .where(*where).group_by(HumanTask.process_key, Instance.territory)).all()
-            for key, territory, count in rows:
+        # Totals summed over days (engine.people.due_counts), not counted task by task.
+        for which, (after, until) in (("overdue", (None, now)), ("upcoming", (now, horizon))):
+            for (key, territory), count in due_counts.window(s, after, until).items():
                 grouped[(key, territory or "—")][which] += count
         overdue_tasks = _task_rows(s, overdue_filter, ascending=True)
         upcoming_tasks = _task_rows(s, upcoming_filter, ascending=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -15,12 +16,14 @@ log = logging.getLogger("arsflow.timers")
 class TimerScheduler:
     MAX_SLEEP = timedelta(seconds=60)
     MIN_SLEEP = timedelta(milliseconds=200)
+    FOLD_EVERY = timedelta(seconds=30)
 
     def __init__(self, runtime):
         self.runtime = runtime
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._stopped = threading.Event()
         self._sweeping = threading.Lock()
+        self._folded = float("-inf")
 
     def start(self):
         from arsflow.engine.people.notifications import NotificationScheduler
@@ -56,9 +59,24 @@ class TimerScheduler:
                 log.info("%s minuterie(s) déclenchée(s)", fired)
         except Exception:  # keep the scheduler alive; the instance records its own incident
             log.exception("échec du balayage des minuteries")
+        self._fold_due_counts()
         now = self.runtime.now()
         nxt = self.runtime.next_due()
         return self.MAX_SLEEP if nxt is None else min(max(nxt - now, self.MIN_SLEEP), self.MAX_SLEEP)
+
+    def _fold_due_counts(self):
+        """The dashboard's day tallies take in the tasks' recent changes (at most every
+        FOLD_EVERY: totals read the deltas not folded yet, so this only keeps them few)."""
+        from arsflow.engine.people import due_counts
+        clock = time.monotonic()
+        if clock - self._folded < self.FOLD_EVERY.total_seconds():
+            return
+        self._folded = clock
+        try:
+            with self.runtime.db.transaction() as session:
+                due_counts.fold(session.connection())
+        except Exception:
+            log.exception("échec du regroupement des échéances par jour")
 
     def wait(self):
         self._stopped.wait()
