@@ -195,7 +195,8 @@ class TaskCandidate(Base):
 
 class Timer(Base):
     __tablename__ = "timers"
-    __table_args__ = (Index("ix_timers_status_due", "status", "due_at"),)
+    # Due order with its tie-break (the dashboard's running délais; next due timer).
+    __table_args__ = (Index("ix_timers_status_due_instance", "status", "due_at", "instance_id", "element_id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     # A timer start event's timer belongs to its definition (no instance yet): definition_id
     # is set, instance_id is NULL, details hold the occurrence count (engine.start_timers).

@@ -67,7 +67,7 @@ _RUNNING = (Timer.status == "waiting", Timer.instance_id.is_not(None),
 _TIMERS = (select(Timer.name, Timer.element_id, Timer.due_at, Instance.id, Instance.process_key,
                   Instance.business_key, Instance.territory, Instance.created_at)
            .join(Instance, Instance.id == Timer.instance_id).where(*_RUNNING)
-           .order_by(Timer.due_at, Instance.id, Timer.element_id))
+           .order_by(Timer.due_at, Timer.instance_id, Timer.element_id))  # the index's order: no sort
 
 
 def _running_timers(session) -> list[SimpleNamespace]:
