@@ -185,6 +185,13 @@ def fill(rt: Runtime, template_ids: list[int], n: int, budget: float) -> int:
 
 
 def analyze(db: Database) -> None:
+    """What a live database has: the dashboard's hourly tallies folded (the worker's sweep does
+    it as it goes), and statistics (autovacuum, `ANALYZE`)."""
+    from arsflow.engine.people import due_counts
+    while True:
+        with db.transaction() as s:
+            if due_counts.fold(s.connection()) == 0:
+                break
     with db.engine.begin() as c:
         c.execute(text("ANALYZE"))
 

@@ -158,23 +158,23 @@ class HumanTask(Base):
 
 
 class TaskDueDelta(Base):
-    """+1 when a task opens with a due date (or gets one), -1 when it leaves that day or
+    """+1 when a task opens with a due date (or gets one), -1 when it leaves that hour or
     closes: written by triggers on human_tasks (migration 0012), so every path that changes a
     task counts, in its own transaction; append-only, so concurrent operations never wait on
     each other's counters. engine.people.due_counts folds them into task_due_tallies."""
     __tablename__ = "task_due_deltas"
     id: Mapped[int] = mapped_column(primary_key=True)
-    due_day: Mapped[str] = mapped_column(String(10))  # UTC day, YYYY-MM-DD
+    due_hour: Mapped[str] = mapped_column(String(13))  # UTC hour, YYYY-MM-DD HH
     process_key: Mapped[str] = mapped_column(String(255))
     territory: Mapped[str] = mapped_column(String(16))  # '' when the instance has none
     delta: Mapped[int] = mapped_column(Integer)
 
 
 class TaskDueTally(Base):
-    """Open tasks per UTC due day, procedure and territory, as of the last fold: the
-    dashboard's overdue/upcoming totals add up days instead of counting tasks."""
+    """Open tasks per UTC due hour, procedure and territory, as of the last fold: the
+    dashboard's overdue/upcoming totals add up hours instead of counting tasks."""
     __tablename__ = "task_due_tallies"
-    due_day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    due_hour: Mapped[str] = mapped_column(String(13), primary_key=True)
     process_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     territory: Mapped[str] = mapped_column(String(16), primary_key=True)
     open_tasks: Mapped[int] = mapped_column(Integer)

@@ -1,4 +1,4 @@
-"""The dashboard's overdue/upcoming totals come from day tallies fed by triggers on
+"""The dashboard's overdue/upcoming totals come from hourly tallies fed by triggers on
 human_tasks (engine.people.due_counts): after every kind of change — tasks opened,
 completed, cancelled with their instance, re-dated by a suspension, deleted — and before
 and after folding, every window's totals equal a plain count of the open tasks."""
@@ -46,7 +46,7 @@ def _plain_count(session, after, until) -> dict:
     return {(k, t or ""): n for k, t, n in rows}
 
 
-# Windows with edges inside days, on midnights, spanning one day or many, and open-ended.
+# Windows with edges inside hours, on midnights, within one hour, over days, and open-ended.
 WINDOWS = [
     (None, NOW),
     (NOW, NOW + timedelta(days=14)),
@@ -55,6 +55,8 @@ WINDOWS = [
     (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), datetime(2026, 12, 4, 0, 0, tzinfo=UTC)),
     (datetime(2026, 11, 20, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 12, 9, 12, tzinfo=UTC)),
     (None, NOW + timedelta(days=400)),
+    (NOW - timedelta(minutes=20), NOW + timedelta(minutes=30)),
+    (NOW + timedelta(minutes=5), NOW + timedelta(days=2, hours=3, minutes=10)),
 ]
 
 
@@ -115,14 +117,14 @@ def test_totals_follow_every_change(runtime, deploy, make_user):
         assert s.scalar(text("SELECT count(*) FROM task_due_deltas")) == 0
         assert s.scalar(text("SELECT count(*) FROM task_due_tallies WHERE open_tasks = 0")) == 0
         tallied = Counter()
-        for day, key, territory, n in s.execute(text("SELECT due_day, process_key, territory, open_tasks "
+        for day, key, territory, n in s.execute(text("SELECT due_hour, process_key, territory, open_tasks "
                                                       "FROM task_due_tallies")):
             tallied[(day, key, territory)] += n
         by_day = Counter()
         for due, key, territory in s.execute(select(HumanTask.due_at, HumanTask.process_key, Instance.territory)
                                              .join(Instance, Instance.id == HumanTask.instance_id)
                                              .where(HumanTask.state == "open", HumanTask.due_at.is_not(None))):
-            by_day[(due.astimezone(UTC).strftime("%Y-%m-%d"), key, territory or "")] += 1
+            by_day[(due.astimezone(UTC).strftime("%Y-%m-%d %H"), key, territory or "")] += 1
         assert tallied == by_day
     _check(runtime, "folded")
 

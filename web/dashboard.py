@@ -37,7 +37,7 @@ def deadlines():
         overdue_filter = (HumanTask.state == "open", HumanTask.due_at <= now)
         upcoming_filter = (HumanTask.state == "open", HumanTask.due_at > now, HumanTask.due_at <= horizon)
         grouped = defaultdict(lambda: {"overdue": 0, "upcoming": 0, "tacit": 0})
-        # Totals summed over days (engine.people.due_counts), not counted task by task.
+        # Totals summed over hours (engine.people.due_counts), not counted task by task.
         for which, (after, until) in (("overdue", (None, now)), ("upcoming", (now, horizon))):
             for (key, territory), count in due_counts.window(s, after, until).items():
                 grouped[(key, territory or "—")][which] += count

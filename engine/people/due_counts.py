@@ -2,19 +2,20 @@
 
 Counting the overdue tasks row by row grows with them (202,705 overdue tasks at 54k
 instances: 4.8 s per dashboard). Triggers on human_tasks (migration 0012) append +1/-1 per
-UTC due day to task_due_deltas whenever a task opens, closes or is re-dated; `fold` adds
-those deltas into task_due_tallies (one row per day, procedure and territory) and deletes
-them. A total is then the sum of the whole days of its window (tallies plus deltas not yet
-folded) and an exact count of the tasks due in its partial first and last days, read along
-human_tasks (state, due_at): its cost follows the days in the window and the tasks due on
-its edges, not the tasks in it.
+UTC due hour to task_due_deltas whenever a task opens, closes or is re-dated; `fold` adds
+those deltas into task_due_tallies (one row per hour, procedure and territory) and deletes
+them. A total is then the sum of the whole hours of its window (tallies plus deltas not yet
+folded) and an exact count of the tasks due in its partial first and last hours, read along
+human_tasks (state, due_at): its cost follows the hours that hold tasks in the window and
+the tasks due on its two edge hours, not the tasks in it. (Per day, an edge held every task
+due that day: deadlines fall due by the thousand at the same end-of-day instant.)
 
 Appending deltas rather than updating a counter keeps concurrent operations off each
-other's rows (a shared counter row would serialise every operation touching that day)."""
+other's rows (a shared counter row would serialise every operation touching that hour)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, text
 
@@ -26,18 +27,18 @@ _FOLD_POSTGRES = text("""
 WITH moved AS (
   DELETE FROM task_due_deltas WHERE id IN (
     SELECT id FROM task_due_deltas ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)
-  RETURNING due_day, process_key, territory, delta)
-INSERT INTO task_due_tallies (due_day, process_key, territory, open_tasks)
-SELECT due_day, process_key, territory, sum(delta) FROM moved
-GROUP BY due_day, process_key, territory ORDER BY due_day, process_key, territory
-ON CONFLICT (due_day, process_key, territory)
+  RETURNING due_hour, process_key, territory, delta)
+INSERT INTO task_due_tallies (due_hour, process_key, territory, open_tasks)
+SELECT due_hour, process_key, territory, sum(delta) FROM moved
+GROUP BY due_hour, process_key, territory ORDER BY due_hour, process_key, territory
+ON CONFLICT (due_hour, process_key, territory)
 DO UPDATE SET open_tasks = task_due_tallies.open_tasks + excluded.open_tasks""")
 
 _FOLD_SQLITE = text("""
-INSERT INTO task_due_tallies (due_day, process_key, territory, open_tasks)
-SELECT due_day, process_key, territory, sum(delta) FROM task_due_deltas WHERE id <= :last
-GROUP BY due_day, process_key, territory
-ON CONFLICT (due_day, process_key, territory)
+INSERT INTO task_due_tallies (due_hour, process_key, territory, open_tasks)
+SELECT due_hour, process_key, territory, sum(delta) FROM task_due_deltas WHERE id <= :last
+GROUP BY due_hour, process_key, territory
+ON CONFLICT (due_hour, process_key, territory)
 DO UPDATE SET open_tasks = task_due_tallies.open_tasks + excluded.open_tasks""")
 
 
@@ -59,23 +60,22 @@ def fold(conn, batch: int = FOLD_BATCH) -> int:
     return changed
 
 
-def _day(instant: datetime) -> str:
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%d")
+def _hour(instant: datetime) -> str:
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%d %H")
 
 
-def _midnight_after(instant: datetime) -> datetime:
-    day = instant.astimezone(timezone.utc).date() + timedelta(days=1)
-    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+def _next_hour(instant: datetime) -> datetime:
+    return instant.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
-def _whole_days(session, first: str, last: str) -> dict:
-    """Open tasks due on the UTC days first ≤ day < last, by (procedure, territory)."""
+def _whole_hours(session, first: str, last: str) -> dict:
+    """Open tasks due in the UTC hours first ≤ hour < last, by (procedure, territory)."""
     counts: dict = defaultdict(int)
     if first >= last:
         return counts
     for model, column in ((TaskDueTally, TaskDueTally.open_tasks), (TaskDueDelta, TaskDueDelta.delta)):
         rows = session.execute(select(model.process_key, model.territory, func.sum(column))
-                               .where(model.due_day >= first, model.due_day < last)
+                               .where(model.due_hour >= first, model.due_hour < last)
                                .group_by(model.process_key, model.territory))
         for key, territory, n in rows:
             counts[(key, territory)] += int(n or 0)
@@ -97,15 +97,15 @@ def window(session, after: datetime | None, until: datetime) -> dict:
     """Open tasks with after < due_at ≤ until (after None: every earlier one), by
     (procedure, territory; '' for none)."""
     counts: dict = defaultdict(int)
-    last_midnight = _midnight_after(until) - timedelta(days=1)  # start of until's UTC day
-    if after is not None and _midnight_after(after) > last_midnight:  # both ends in one day
+    last_hour = _next_hour(until) - timedelta(hours=1)  # start of until's UTC hour
+    if after is not None and _next_hour(after) > last_hour:  # both ends in one hour
         parts = [_exact(session, after, until, True)]
     else:
-        first_whole = "0000-00-00" if after is None else _day(_midnight_after(after))
-        parts = [_whole_days(session, first_whole, _day(last_midnight)),
-                 _exact(session, last_midnight - timedelta(microseconds=1), until, True)]
+        first_whole = "0000" if after is None else _hour(_next_hour(after))
+        parts = [_whole_hours(session, first_whole, _hour(last_hour)),
+                 _exact(session, last_hour - timedelta(microseconds=1), until, True)]
         if after is not None:
-            parts.append(_exact(session, after, _midnight_after(after), False))
+            parts.append(_exact(session, after, _next_hour(after), False))
     for part in parts:
         for group, n in part.items():
             counts[group] += n

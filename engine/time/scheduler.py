@@ -17,6 +17,7 @@ class TimerScheduler:
     MAX_SLEEP = timedelta(seconds=60)
     MIN_SLEEP = timedelta(milliseconds=200)
     FOLD_EVERY = timedelta(seconds=30)
+    FOLD_BATCHES = 10  # of due_counts.FOLD_BATCH deltas, one transaction each
 
     def __init__(self, runtime):
         self.runtime = runtime
@@ -65,7 +66,7 @@ class TimerScheduler:
         return self.MAX_SLEEP if nxt is None else min(max(nxt - now, self.MIN_SLEEP), self.MAX_SLEEP)
 
     def _fold_due_counts(self):
-        """The dashboard's day tallies take in the tasks' recent changes (at most every
+        """The dashboard's hourly tallies take in the tasks' recent changes (at most every
         FOLD_EVERY: totals read the deltas not folded yet, so this only keeps them few)."""
         from arsflow.engine.people import due_counts
         clock = time.monotonic()
@@ -73,8 +74,10 @@ class TimerScheduler:
             return
         self._folded = clock
         try:
-            with self.runtime.db.transaction() as session:
-                due_counts.fold(session.connection())
+            for _ in range(self.FOLD_BATCHES):  # a backlog (a restart, a bulk import) drains in a few sweeps
+                with self.runtime.db.transaction() as session:
+                    if due_counts.fold(session.connection()) == 0:
+                        break
         except Exception:
             log.exception("échec du regroupement des échéances par jour")
 
