@@ -337,14 +337,22 @@ def measure_next_due(rt: Runtime) -> float:
     return statistics.median(samples)
 
 
-def run(url: str, n: int, budget: float, templates: int, samples: int) -> dict:
+def run(url: str, n: int, budget: float, templates: int, samples: int, fill_first: bool = True) -> dict:
+    """Fill (unless `fill_first` is False: a database kept by an earlier run, measured again
+    after a change, as the same volume takes long to fill), then measure."""
     clock = FixedClock(START)
     db = Database(url)
     upgrade(db.engine)
     rt = Runtime(db, Settings(database_url=url), clock=clock)
     t0 = time.perf_counter()
-    template_ids = make_templates(rt, clock, templates)
-    made = fill(rt, template_ids, n, budget)
+    if fill_first:
+        template_ids = make_templates(rt, clock, templates)
+        made = fill(rt, template_ids, n, budget)
+    else:
+        clock.set(FixedClock(START).now() + timedelta(days=91))
+        with db.read() as s:  # the templates were started first: the lowest id of each procedure
+            template_ids = list(s.scalars(text("SELECT min(id) FROM instances GROUP BY process_key")))
+        made = 0
     fill_s = time.perf_counter() - t0
     analyze(db)
     now = clock.now().isoformat()
@@ -389,11 +397,16 @@ def main():
     ap.add_argument("--samples", type=int, default=30, help="requests per page")
     ap.add_argument("--keep", type=Path, help="keep the databases (SQLite file in this folder, PostgreSQL "
                                                 "schema) for bench/explain.py; their URLs are printed")
+    ap.add_argument("--measure", metavar="URL", help="measure a database kept by an earlier --keep run "
+                                                      "(no filling)")
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     results = {}
-    if not args.skip_sqlite:
+    if args.measure:
+        name = "postgresql" if args.measure.startswith("postgresql") else "sqlite"
+        results[name] = run(args.measure, args.n, args.budget, args.templates, args.samples, fill_first=False)
+    elif not args.skip_sqlite:
         tmp = str(args.keep) if args.keep else tempfile.mkdtemp(prefix="arsflow-load-")
         Path(tmp).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{tmp}/load-{args.n}.db"
@@ -404,7 +417,7 @@ def main():
                 print(f"kept: {url}", file=sys.stderr)
             else:
                 shutil.rmtree(tmp, ignore_errors=True)
-    if args.postgres:
+    if args.postgres and not args.measure:
         url, drop = fresh_postgres(args.postgres, prefix="load")
         try:
             results["postgresql"] = run(url, args.n, args.budget, args.templates, args.samples)
