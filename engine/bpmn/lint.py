@@ -34,7 +34,6 @@ from arsflow.engine.time.durations import (
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
 from SpiffWorkflow.bpmn.specs.defaults import NoneTask
-from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser
 
 ERROR = "error"
 WARNING = "warning"
@@ -701,7 +700,6 @@ class _BpmnLinter(ExpressionChecks):
             self.add(element, message, WARNING)
 
     def check_loops(self, ctx, activity):
-        local = _local(activity.tag)
         multi = activity.find(_q("multiInstanceLoopCharacteristics"))
         if multi is not None:
             cardinality = multi.find(_q("loopCardinality"))

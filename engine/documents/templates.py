@@ -24,7 +24,7 @@ from arsflow.engine.bpmn.definitions import TEMPLATE_KINDS
 from arsflow.engine.bpmn.script_limits import Limits, ScriptLimitExceeded
 from arsflow.engine.documents import template_limits
 from arsflow.engine.documents.store import DOCX, EXTENSIONS, ODT, PDF, clean_name, sniff
-from arsflow.engine.models import Deployment, ProcessDefinition, Resource
+from arsflow.engine.models import ProcessDefinition, Resource
 from arsflow.engine.services import ServiceCall
 from sqlalchemy import select
 
