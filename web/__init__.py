@@ -34,7 +34,9 @@ DEFAULTS = {
     "ARSFLOW_DASHBOARD_DAYS": 30,
     # Processes whose variables hold `avis[body] = {"status": "tacit", "acquired_at": …}`.
     "ARSFLOW_TACIT_PROCESSES": ("prs_consultation",),
-    "ARSFLOW_COUNT_CAP": 10000,
+    # Tab and list counts stop here ("1 000+"): each count reads at most this many index
+    # entries, so it costs the same at any volume (docs/performance.md, "Counts").
+    "ARSFLOW_COUNT_CAP": 1000,
     # Files checked with « Vérifier », kept for « Déployer » (web/upload_store.py); None: the
     # system temporary folder. Several servers behind one address need a shared folder here.
     "ARSFLOW_UPLOAD_DIR": None,

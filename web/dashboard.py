@@ -95,7 +95,7 @@ def _running_timers(session) -> list[SimpleNamespace]:
 
 
 def _capped_timer_count(session, cap: int) -> tuple[int, bool]:
-    """How many timers wait, counted up to `cap` (the label then says "10 000+")."""
+    """How many timers wait, counted up to `cap` (the label then says "1 000+")."""
     inner = (select(Timer.id).join(Instance, Instance.id == Timer.instance_id).where(*_RUNNING)
              .limit(cap + 1).subquery())
     n = session.scalar(select(func.count()).select_from(inner))

@@ -105,7 +105,7 @@ def task_list(login: str | None, groups=(), scope: str = "all", state: str = OPE
 
 
 def capped_count(session: Session, tasks: TaskList, cap: int) -> tuple[int, bool]:
-    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "10 000+"."""
+    """Count up to `cap` rows: a tab label never scans 100,000 rows to say "1 000+"."""
     total = 0
     for part in tasks.count_queries:
         inner = part.query.order_by(None).limit(cap + 1 - total).subquery()
