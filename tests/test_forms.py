@@ -1,4 +1,4 @@
-"""Camunda Forms loading and server-side validation (engine/forms.py)."""
+"""Camunda Forms loading and server-side validation (engine/forms/)."""
 from __future__ import annotations
 
 import copy
@@ -8,7 +8,6 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import arsflow.engine.forms as forms_module
 import pytest
 from arsflow.engine.forms import (
     Component,
@@ -724,7 +723,7 @@ def test_validation_reuses_compiled_patterns(form, monkeypatch):
     def no_compile(*args, **kwargs):
         raise AssertionError("re.compile called during validation")
 
-    monkeypatch.setattr(forms_module.re, "compile", no_compile)
+    monkeypatch.setattr(re, "compile", no_compile)
     monkeypatch.setattr(re, "fullmatch", no_compile)
     monkeypatch.setattr(re, "match", no_compile)
     assert form.validate(valid_submission(), context=CONTEXT)["finess"] == "2A0001234"
