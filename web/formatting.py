@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from arsflow.engine.time.clock import ensure_utc
 from arsflow.engine.time.legal_calendar import LegalCalendarError, compute_deadline, french_date
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
            "septembre", "octobre", "novembre", "décembre")
@@ -35,6 +35,12 @@ def _runtime():
 
 
 def zone() -> ZoneInfo:
+    """The ARS's time zone, looked up once per request (a dashboard formats ~1,000 instants)."""
+    if has_request_context():
+        found = g.get("arsflow_zone")
+        if found is None:
+            found = g.arsflow_zone = ZoneInfo(_runtime().settings.timezone)
+        return found
     return ZoneInfo(_runtime().settings.timezone)
 
 

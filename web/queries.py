@@ -19,7 +19,7 @@ from arsflow.engine.people import task_lists
 from arsflow.engine.runtime import Runtime
 from arsflow.engine.time.clock import ensure_utc
 from sqlalchemy import and_, exists, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, load_only
 
 SCOPES = ("mine", "groups", "all")
 
@@ -146,11 +146,17 @@ def paginate(session: Session, listing: task_lists.TaskList, *, order: str = "as
 
 
 def instances_by_id(session: Session, ids) -> dict[int, Instance]:
+    """The instances of a page of tasks, with what a task list shows of them: not their
+    workflow, variables or projection, whose JSON (hundreds of KB for a consultation of 33
+    bodies) a list would parse for nothing."""
     ids = sorted(set(ids))
     if not ids:
         return {}
-    return {i.id: i for i in session.scalars(select(Instance).options(defer(Instance.workflow))
+    return {i.id: i for i in session.scalars(select(Instance).options(load_only(*_LISTED))
                                              .where(Instance.id.in_(ids)))}
+
+
+_LISTED = (Instance.id, Instance.process_key, Instance.business_key, Instance.territory, Instance.state)
 
 
 def process_names(session: Session) -> dict[str, str]:
